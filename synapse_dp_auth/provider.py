@@ -1,0 +1,182 @@
+"""The Synapse module: registers the login checkers and translates between Synapse and the core.
+
+Decisions live in :mod:`synapse_dp_auth.token` and :mod:`synapse_dp_auth.policy`; this file only
+gathers facts from Synapse, logs and counts the outcome, and answers in the form Synapse expects.
+A checker never raises on client input: it returns ``None`` ("not authenticated by this module"),
+and Synapse answers the client 403 (or goes on to its own password check).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import synapse
+from synapse.module_api import ModuleApi
+from synapse.module_api.errors import ConfigError
+
+from synapse_dp_auth import uia
+from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, parse_config
+from synapse_dp_auth.metrics import count_attempt
+from synapse_dp_auth.policy import (
+    Account,
+    Outcome,
+    Refusal,
+    account_refusal,
+    qualify_user_id,
+    user_id_refusal,
+)
+from synapse_dp_auth.token import is_token_shaped, verify_token
+
+logger = logging.getLogger(__name__)
+
+LOGIN_TYPE_SHARED_SECRET = "com.devture.shared_secret_auth"
+LOGIN_TYPE_PASSWORD = uia.LOGIN_TYPE_PASSWORD
+
+LoginResult = tuple[str, Callable[..., Awaitable[None]] | None] | None
+
+
+class SharedSecretAuthProvider:
+    """Log bridges in as local users with an HMAC of the user ID (``synapse_dp_auth`` module)."""
+
+    def __init__(
+        self, config: DpAuthConfig, api: ModuleApi | None = None, **legacy: object
+    ) -> None:
+        if api is None or legacy:
+            # Synapse's legacy `password_providers:` loader calls cls(config=, account_handler=).
+            raise ConfigError(
+                "synapse_dp_auth.SharedSecretAuthProvider is a module, not a legacy password"
+                " provider: move its entry from `password_providers:` to `modules:` in"
+                " homeserver.yaml (same `module:` and `config:` keys)",
+                path=["password_providers"],
+            )
+        self._config = config
+        self._api = api
+        self._server_name = api.server_name
+
+        checkers: dict[tuple[str, tuple[str, ...]], Callable[..., Awaitable[LoginResult]]] = {}
+        if config.com_devture_shared_secret_auth_support_enabled:
+            checkers[(LOGIN_TYPE_SHARED_SECRET, ("token",))] = self.check_shared_secret_login
+        if config.m_login_password_support_enabled:
+            checkers[(LOGIN_TYPE_PASSWORD, ("password",))] = self.check_password_login
+
+        self._login_detector: uia.LoginRequestDetector | None = None
+        if not config.allow_ui_auth:
+            self._guard_ui_auth(api, hidden_types=[login_type for login_type, _ in checkers])
+
+        api.register_password_auth_provider_callbacks(auth_checkers=checkers)
+        for warning in config.warnings:
+            logger.warning("synapse_dp_auth: %s", warning)
+
+    @staticmethod
+    def parse_config(config: dict[str, Any]) -> DpAuthConfig:
+        """Called by Synapse at start-up: every mistake stops Synapse with the key named."""
+        try:
+            return parse_config(config)
+        except ConfigValueError as error:
+            raise ConfigError(error.message, path=[error.key]) from None
+
+    def _guard_ui_auth(self, api: ModuleApi, hidden_types: list[str]) -> None:
+        auth_handler = api._hs.get_auth_handler()
+        try:
+            uia.check_supported(auth_handler)
+            self._login_detector = uia.LoginRequestDetector()
+        except uia.UnsupportedSynapseError as error:
+            raise ConfigError(
+                f"synapse_dp_auth cannot keep shared-secret tokens out of user-interactive auth"
+                f" on Synapse {synapse.__version__} ({error}). Use a Synapse version this module"
+                " supports (see its README), or set allow_ui_auth: true to accept tokens in"
+                " user-interactive auth.",
+                path=["allow_ui_auth"],
+            ) from None
+        provider = api._password_auth_provider
+        ours = {self.check_shared_secret_login, self.check_password_login}
+
+        def others_registered(login_type: str) -> bool:
+            callbacks = provider.auth_checker_callbacks.get(login_type, [])
+            return any(callback not in ours for callback in callbacks)
+
+        uia.hide_login_types_from_ui_auth(auth_handler, hidden_types, others_registered)
+
+    async def check_shared_secret_login(
+        self, username: str, login_type: str, login_dict: dict[str, Any]
+    ) -> LoginResult:
+        """``com.devture.shared_secret_auth``: the token is in ``token``."""
+        return await self._authenticate(username, login_type, login_dict.get("token"))
+
+    async def check_password_login(
+        self, username: str, login_type: str, login_dict: dict[str, Any]
+    ) -> LoginResult:
+        """``m.login.password``: the token is the password; anything else is not ours."""
+        password = login_dict.get("password")
+        if not is_token_shaped(password):
+            # An ordinary password: no HMAC, no database, no log line. Synapse checks it.
+            return None
+        return await self._authenticate(username, login_type, password)
+
+    async def _authenticate(self, username: object, login_type: str, token: object) -> LoginResult:
+        if not isinstance(username, str):
+            return self._refuse(login_type, "?", Refusal(Outcome.MALFORMED, "no user ID given"))
+        user_id = qualify_user_id(username, self._server_name)
+        if not is_token_shaped(token):
+            reason = f"the token is not 128 lowercase hex characters (got {_describe(token)})"
+            return self._refuse(login_type, user_id, Refusal(Outcome.MALFORMED, reason))
+        refusal = user_id_refusal(self._config, user_id, self._server_name)
+        if refusal is not None:
+            return self._refuse(login_type, user_id, refusal)
+        if self._login_detector is not None and not self._login_detector.in_login_request():
+            refusal = Refusal(
+                Outcome.UIA_REFUSED,
+                "shared-secret tokens only log in; they do not confirm user-interactive auth"
+                " (allow_ui_auth is false)",
+            )
+            return self._refuse(login_type, user_id, refusal)
+        if not verify_token(self._config.secrets, user_id, token):
+            refusal = Refusal(Outcome.BAD_TOKEN, "the token does not match the shared secret")
+            return self._refuse(login_type, user_id, refusal)
+
+        info = await self._api.get_userinfo_by_id(user_id)
+        if info is None:
+            return self._refuse(login_type, user_id, Refusal(Outcome.UNKNOWN_USER, "no such user"))
+        account = Account(
+            user_id=info.user_id.to_string(),
+            is_deactivated=info.is_deactivated,
+            is_guest=info.is_guest,
+            is_admin=info.is_admin,
+            appservice_id=info.appservice_id,
+        )
+        refusal = account_refusal(self._config, account)
+        if refusal is not None:
+            return self._refuse(login_type, user_id, refusal)
+
+        count_attempt(login_type, Outcome.SUCCESS)
+        logger.info("Shared-secret login as %s accepted (%s)", account.user_id, login_type)
+        return account.user_id, None
+
+    @staticmethod
+    def _refuse(login_type: str, user_id: str, refusal: Refusal) -> None:
+        count_attempt(login_type, refusal.outcome)
+        logger.info(
+            "Shared-secret login as %s refused (%s): %s",
+            _printable(user_id),
+            login_type,
+            refusal.reason,
+        )
+
+
+def _printable(user_id: str) -> str:
+    """A client-chosen user ID, safe for one log line: no control characters, bounded length."""
+    if len(user_id) <= 255 and user_id.isprintable():
+        return user_id
+    return repr(user_id[:255]) + ("..." if len(user_id) > 255 else "")
+
+
+def _describe(value: object) -> str:
+    """Say what a bad token looked like without revealing it."""
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    return "null" if value is None else f"a JSON {_JSON_KINDS.get(type(value), 'value')}"
+
+
+_JSON_KINDS = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}

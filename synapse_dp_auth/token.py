@@ -1,0 +1,53 @@
+"""The shared-secret token: lowercase hex HMAC-SHA512 of the full user ID, keyed by the secret.
+
+This is the wire format the bridges compute (mautrix-python, mautrix-go, mx-puppet-bridge), so it
+must stay byte-for-byte what they send. Everything here is pure: no Synapse, no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from typing import TypeGuard
+
+#: Length of a token: 64 bytes of HMAC-SHA512, hex encoded.
+TOKEN_LENGTH = 128
+
+_LOWER_HEX = frozenset("0123456789abcdef")
+
+
+def make_token(secret: str, user_id: str) -> str:
+    """Return the token a bridge holding ``secret`` sends to log in as ``user_id``."""
+    return hmac.new(secret.encode("utf-8"), user_id.encode("utf-8"), hashlib.sha512).hexdigest()
+
+
+def is_token_shaped(value: object) -> TypeGuard[str]:
+    """Whether ``value`` could be a token at all: a ``str`` of exactly 128 lowercase hex digits.
+
+    Cheap by design: it is what lets an ordinary password fall through to Synapse's own check
+    without an HMAC being computed. The length test comes first so that a huge value costs
+    nothing more than ``len``.
+    """
+    return isinstance(value, str) and len(value) == TOKEN_LENGTH and _LOWER_HEX.issuperset(value)
+
+
+def verify_token(secrets: Iterable[bytes], user_id: str, token: object) -> bool:
+    """Whether ``token`` is the token for ``user_id`` under any of ``secrets`` (UTF-8 encoded).
+
+    Never raises on client input: anything that is not token-shaped is simply wrong. Each
+    comparison is constant-time (``hmac.compare_digest``), and every secret is tried even after
+    a match, so the time taken does not reveal which secret matched.
+    """
+    if not is_token_shaped(token):
+        return False
+    try:
+        message = user_id.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from JSON: no bridge can have signed it
+        return False
+    expected = token.encode("ascii")
+    matched = False
+    for secret in secrets:
+        digest = hmac.new(secret, message, hashlib.sha512).hexdigest().encode("ascii")
+        matched |= hmac.compare_digest(digest, expected)
+    return matched

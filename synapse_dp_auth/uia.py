@@ -1,0 +1,111 @@
+"""Keep shared-secret tokens out of user-interactive auth (UIA).
+
+Synapse runs password-auth-provider checkers for ``POST /login`` *and* for UIA (deleting devices,
+changing passwords, deactivating accounts), and its module API does not tell a checker which one
+it is serving; it also offers every provider login type as a UIA flow. A bridge needs only the
+login, so by default this module:
+
+* accepts a token only while Synapse is handling ``POST /login`` (one of the paths of Synapse's own
+  ``LoginRestServlet``), read from the request that Synapse's logging context carries; and
+* hides its login types from the UIA flows Synapse offers, by wrapping
+  ``AuthHandler._get_available_ui_auth_types`` on this homeserver's instance, so that enabling the
+  module changes neither what UIA offers nor what it accepts.
+
+Both rely on Synapse internals. :func:`check_supported` runs at start-up and refuses to start,
+naming the Synapse version, when they are not as expected: this fails closed and loudly rather
+than silently letting tokens into UIA. ``allow_ui_auth: true`` turns all of this off.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from typing import Any
+
+from synapse.logging.context import current_context
+
+LOGIN_TYPE_PASSWORD = "m.login.password"
+
+
+class UnsupportedSynapseError(Exception):
+    """What this module relies on to keep tokens out of UIA is missing from this Synapse."""
+
+
+def login_path_patterns() -> tuple[re.Pattern[str], ...]:
+    """The request paths of Synapse's ``POST /login`` servlet, from Synapse itself."""
+    from synapse.rest.client.login import LoginRestServlet
+
+    patterns = tuple(getattr(LoginRestServlet, "PATTERNS", ()))
+    if not patterns or not all(isinstance(pattern, re.Pattern) for pattern in patterns):
+        raise UnsupportedSynapseError("LoginRestServlet.PATTERNS is not a list of regexes")
+    return patterns
+
+
+def check_supported(auth_handler: object) -> None:
+    """Raise :class:`UnsupportedSynapseError` unless the internals used here are as expected."""
+    from synapse.logging.context import ContextRequest
+
+    fields = getattr(ContextRequest, "__attrs_attrs__", None)
+    names = {field.name for field in fields} if fields is not None else set()
+    if not {"method", "url"} <= names:
+        raise UnsupportedSynapseError("logging contexts no longer carry the request method and URL")
+    login_path_patterns()
+    method = getattr(auth_handler, "_get_available_ui_auth_types", None)
+    if not inspect.iscoroutinefunction(method) or list(inspect.signature(method).parameters) != [
+        "user"
+    ]:
+        raise UnsupportedSynapseError("AuthHandler._get_available_ui_auth_types(user) is missing")
+    for name in ("_password_localdb_enabled", "_find_user_id_and_pwd_hash"):
+        if not hasattr(auth_handler, name):
+            raise UnsupportedSynapseError(f"AuthHandler.{name} is missing")
+
+
+class LoginRequestDetector:
+    """Tells whether the code calling us runs on behalf of ``POST /login``."""
+
+    def __init__(self) -> None:
+        self._patterns = login_path_patterns()
+
+    def in_login_request(self) -> bool:
+        """True only for ``POST /login``; anything unknown counts as not login (fail closed)."""
+        request = getattr(current_context(), "request", None)
+        method = getattr(request, "method", None)
+        url = getattr(request, "url", None)
+        if method != "POST" or not isinstance(url, str):
+            return False
+        path = url.partition("?")[0]
+        return any(pattern.match(path) for pattern in self._patterns)
+
+
+def hide_login_types_from_ui_auth(
+    auth_handler: Any,
+    hidden_types: Collection[str],
+    others_registered: Callable[[str], bool],
+) -> None:
+    """Wrap this ``auth_handler``'s UIA flow list so that ``hidden_types`` are not offered.
+
+    A type that another module also registered stays. ``m.login.password`` stays where Synapse
+    would offer it without this module: local password database enabled and the user has a
+    password (the same test Synapse makes).
+    """
+    original: Callable[[Any], Awaitable[Iterable[str]]] = auth_handler._get_available_ui_auth_types
+
+    async def available_ui_auth_types(user: Any) -> Iterable[str]:
+        types = set(await original(user))
+        for login_type in hidden_types:
+            if login_type not in types or others_registered(login_type):
+                continue
+            if login_type == LOGIN_TYPE_PASSWORD and await _has_local_password(auth_handler, user):
+                continue
+            types.discard(login_type)
+        return types
+
+    auth_handler._get_available_ui_auth_types = available_ui_auth_types
+
+
+async def _has_local_password(auth_handler: Any, user: Any) -> bool:
+    if not auth_handler._password_localdb_enabled:
+        return False
+    found = await auth_handler._find_user_id_and_pwd_hash(user.to_string())
+    return bool(found and found[1])

@@ -1,0 +1,105 @@
+"""A base for tests inside Synapse's own harness: a real homeserver in-process, our module loaded."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from synapse.rest import admin
+from synapse.rest.client import account, devices, login
+
+from synapse_dp_auth.token import make_token
+from tests import unittest
+
+SECRET = "correct horse battery staple, but 64 characters long for real!!"
+OTHER_SECRET = "a completely different secret, also long enough to pass muster"
+MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
+DEVTURE = "com.devture.shared_secret_auth"
+PASSWORD = "m.login.password"
+USER_PASSWORD = "alice's own password"
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def messages(self, name_prefix: str = "") -> list[str]:
+        return [r.getMessage() for r in self.records if r.name.startswith(name_prefix)]
+
+
+class ModuleTestCase(unittest.HomeserverTestCase):
+    """Each subclass sets ``module_config`` (``None``: the module is not loaded at all)."""
+
+    servlets = [
+        admin.register_servlets,
+        login.register_servlets,
+        devices.register_servlets,
+        account.register_servlets,
+    ]
+    module_config: dict[str, Any] | None = {"shared_secret": SECRET}
+
+    def default_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super().default_config()
+        if self.module_config is not None:
+            config.setdefault("modules", [{"module": MODULE, "config": dict(self.module_config)}])
+        # Many logins from one address in a test; Synapse would answer 429.
+        config["rc_login"] = {
+            kind: {"per_second": 1000, "burst_count": 1000}
+            for kind in ("address", "account", "failed_attempts")
+        }
+        return config
+
+    def prepare(self, reactor: Any, clock: Any, hs: Any) -> None:
+        self.alice = self.register_user("alice", USER_PASSWORD)
+
+    def post_login(self, body: dict[str, Any]) -> Any:
+        return self.make_request("POST", "/_matrix/client/v3/login", body)
+
+    def login_body(
+        self, login_type: str, user: Any, token: Any, field: str | None = None
+    ) -> dict[str, Any]:
+        """A login as the bridges send it: ``identifier`` with the full user ID, a device ID."""
+        field = field or ("token" if login_type == DEVTURE else "password")
+        return {
+            "type": login_type,
+            "identifier": {"type": "m.id.user", "user": user},
+            field: token,
+            "device_id": "BRIDGE",
+            "initial_device_display_name": "Test Bridge",
+        }
+
+    def token_for(self, user_id: str, secret: str = SECRET) -> str:
+        return make_token(secret, user_id)
+
+    def whoami(self, access_token: str) -> str:
+        channel = self.make_request(
+            "GET", "/_matrix/client/v3/account/whoami", access_token=access_token
+        )
+        self.assertEqual(channel.code, 200, channel.json_body)
+        user_id: str = channel.json_body["user_id"]
+        return user_id
+
+    def login_types(self) -> list[str]:
+        channel = self.make_request("GET", "/_matrix/client/v3/login")
+        self.assertEqual(channel.code, 200, channel.json_body)
+        return [flow["type"] for flow in channel.json_body["flows"]]
+
+    @contextmanager
+    def captured_logs(self, logger_name: str = "") -> Iterator[ListHandler]:
+        """Every log record of ``logger_name`` (default: all of them) from INFO up."""
+        handler = ListHandler()
+        target = logging.getLogger(logger_name)
+        previous = target.level
+        target.addHandler(handler)
+        target.setLevel(logging.INFO)
+        try:
+            yield handler
+        finally:
+            target.removeHandler(handler)
+            target.setLevel(previous)
