@@ -56,9 +56,7 @@ def user_id_refusal(config: DpAuthConfig, user_id: str, server_name: str) -> Ref
     if not user_id.startswith("@") or not colon or not localpart:
         return Refusal(Outcome.MALFORMED, "the user ID is not of the form @localpart:server")
     if domain != server_name:
-        return Refusal(
-            Outcome.REMOTE_USER, f"the user belongs to {domain!r}, not to this server"
-        )
+        return Refusal(Outcome.REMOTE_USER, f"the user belongs to {domain!r}, not to this server")
     if config.allowed_users is not None and not any(
         pattern.fullmatch(user_id) for pattern in config.allowed_users
     ):

@@ -1,12 +1,13 @@
-"""A base for tests inside Synapse's own harness: a real homeserver in-process, our module loaded."""
+"""A base for tests in Synapse's own harness: a real homeserver in-process, our module loaded."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar, TypeVar, cast
 
+from parameterized import parameterized
 from synapse.rest import admin
 from synapse.rest.client import account, devices, login
 
@@ -19,6 +20,14 @@ MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 DEVTURE = "com.devture.shared_secret_auth"
 PASSWORD = "m.login.password"
 USER_PASSWORD = "alice's own password"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def expand(cases: Sequence[tuple[Any, ...]]) -> Callable[[F], F]:
+    """``parameterized.expand`` (untyped) with a type, so test functions stay typed."""
+    return cast(Callable[[F], F], parameterized.expand(cases))
 
 
 class ListHandler(logging.Handler):
@@ -36,13 +45,13 @@ class ListHandler(logging.Handler):
 class ModuleTestCase(unittest.HomeserverTestCase):
     """Each subclass sets ``module_config`` (``None``: the module is not loaded at all)."""
 
-    servlets = [
+    servlets: ClassVar[list[Any]] = [
         admin.register_servlets,
         login.register_servlets,
         devices.register_servlets,
         account.register_servlets,
     ]
-    module_config: dict[str, Any] | None = {"shared_secret": SECRET}
+    module_config: ClassVar[dict[str, Any] | None] = {"shared_secret": SECRET}
 
     def default_config(self) -> dict[str, Any]:
         config: dict[str, Any] = super().default_config()

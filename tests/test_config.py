@@ -7,8 +7,7 @@ import re
 import tempfile
 from typing import Any
 
-from harness_support import MODULE, SECRET, ModuleTestCase
-from parameterized import parameterized
+from harness_support import MODULE, SECRET, ModuleTestCase, expand
 from synapse.config import ConfigError
 from synapse.config._base import format_config_error
 from synapse.util.module_loader import load_module
@@ -77,7 +76,7 @@ class ParseConfigTests(unittest.TestCase):
         self.assertIn("only 5 characters long", parsed.warnings[0])
         self.assertNotIn("short", parsed.warnings[0].replace("shared_secret", ""))
 
-    @parameterized.expand(
+    @expand(
         [
             ("missing", {}, "shared_secret", "is required"),
             ("empty", {"shared_secret": ""}, "shared_secret", "must not be empty"),
@@ -120,7 +119,12 @@ class ParseConfigTests(unittest.TestCase):
                 "shared_secert",
                 "the known options are shared_secret, shared_secret_path",
             ),
-            ("allow_ui_auth", {"shared_secret": SECRET, "allow_ui_auth": "yes"}, "allow_ui_auth", "boolean"),
+            (
+                "allow_ui_auth",
+                {"shared_secret": SECRET, "allow_ui_auth": "yes"},
+                "allow_ui_auth",
+                "boolean",
+            ),
             (
                 "allowed_users not a list",
                 {"shared_secret": SECRET, "allowed_users": "@a:b"},
@@ -156,7 +160,8 @@ class ParseConfigTests(unittest.TestCase):
         self.assertIn("modules.<item 0>.config." + key, shown)
 
     def test_known_keys_are_all_documented(self) -> None:
-        readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+        with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as file:
+            readme = file.read()
         for key in KNOWN_KEYS:
             self.assertIn(f"{key}:", readme, key)
 

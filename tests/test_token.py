@@ -26,7 +26,9 @@ JSON_VALUES = st.recursive(
     lambda children: st.lists(children) | st.dictionaries(st.text(), children),
     max_leaves=10,
 )
-SECRETS = st.lists(st.text(min_size=1).map(lambda s: s.encode("utf-8", "surrogatepass")), min_size=1, max_size=3)
+SECRETS = st.lists(
+    st.text(min_size=1).map(lambda s: s.encode("utf-8", "surrogatepass")), min_size=1, max_size=3
+)
 
 
 class TokenTests(unittest.TestCase):
@@ -76,12 +78,23 @@ class TokenProperties(unittest.TestCase):
             message = user_id.encode("utf-8")
         except UnicodeEncodeError:
             message = None
-        expected = {hmac.new(s, message, hashlib.sha512).hexdigest() for s in secrets} if message is not None else set()
+        expected = (
+            {hmac.new(s, message, hashlib.sha512).hexdigest() for s in secrets}
+            if message is not None
+            else set()
+        )
         self.assertEqual(verify_token(secrets, user_id, token), token in expected)
 
     @settings(max_examples=300)
-    @given(secrets=SECRETS, user_id=st.text(), index=st.integers(0, TOKEN_LENGTH - 1), char=st.sampled_from("0123456789abcdef"))
-    def test_one_changed_digit_is_refused(self, secrets: list[bytes], user_id: str, index: int, char: str) -> None:
+    @given(
+        secrets=SECRETS,
+        user_id=st.text(),
+        index=st.integers(0, TOKEN_LENGTH - 1),
+        char=st.sampled_from("0123456789abcdef"),
+    )
+    def test_one_changed_digit_is_refused(
+        self, secrets: list[bytes], user_id: str, index: int, char: str
+    ) -> None:
         try:
             message = user_id.encode("utf-8")
         except UnicodeEncodeError:

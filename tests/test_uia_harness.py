@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from harness_support import DEVTURE, PASSWORD, SECRET, USER_PASSWORD, ModuleTestCase
 
@@ -43,19 +43,28 @@ class UiaTestCase(ModuleTestCase):
             access_token=self.access_token,
         )
         self.assertEqual(first.code, 401, first.json_body)
-        body = {"new_password": "taken over", "auth": {"session": first.json_body["session"], **auth}}
+        body = {
+            "new_password": "taken over",
+            "auth": {"session": first.json_body["session"], **auth},
+        }
         return self.make_request(
             "POST", "/_matrix/client/v3/account/password", body, access_token=self.access_token
         )
 
     def identified(self, login_type: str, field: str, value: str) -> dict[str, Any]:
-        return {"type": login_type, "identifier": {"type": "m.id.user", "user": self.alice}, field: value}
+        return {
+            "type": login_type,
+            "identifier": {"type": "m.id.user", "user": self.alice},
+            field: value,
+        }
 
 
 class DefaultRefusesUiaTests(UiaTestCase):
     def test_token_as_password_does_not_delete_a_device(self) -> None:
         with self.captured_logs("synapse_dp_auth") as logs:
-            channel = self.delete_device(self.identified(PASSWORD, "password", self.token_for(self.alice)))
+            channel = self.delete_device(
+                self.identified(PASSWORD, "password", self.token_for(self.alice))
+            )
         self.assertEqual(channel.code, 401, channel.json_body)
         self.assertEqual(channel.json_body.get("completed", []), [])
         self.assertEqual(len(logs.messages()), 1, logs.messages())
@@ -67,10 +76,14 @@ class DefaultRefusesUiaTests(UiaTestCase):
         self.assertEqual(channel.json_body.get("completed", []), [])
 
     def test_token_does_not_change_the_password(self) -> None:
-        channel = self.change_password(self.identified(PASSWORD, "password", self.token_for(self.alice)))
+        channel = self.change_password(
+            self.identified(PASSWORD, "password", self.token_for(self.alice))
+        )
         self.assertEqual(channel.code, 401, channel.json_body)
         # Alice's own password still logs her in.
-        self.assertEqual(self.post_login(self.login_body(PASSWORD, self.alice, USER_PASSWORD)).code, 200)
+        self.assertEqual(
+            self.post_login(self.login_body(PASSWORD, self.alice, USER_PASSWORD)).code, 200
+        )
 
     def test_users_own_password_still_confirms_uia(self) -> None:
         channel = self.delete_device(self.identified(PASSWORD, "password", USER_PASSWORD))
@@ -88,10 +101,15 @@ class DefaultRefusesUiaTests(UiaTestCase):
 class AllowUiAuthTests(UiaTestCase):
     """``allow_ui_auth: true`` restores the older module's behaviour, on purpose."""
 
-    module_config = {"shared_secret": SECRET, "allow_ui_auth": True}
+    module_config: ClassVar[dict[str, Any] | None] = {
+        "shared_secret": SECRET,
+        "allow_ui_auth": True,
+    }
 
     def test_token_deletes_a_device(self) -> None:
-        channel = self.delete_device(self.identified(PASSWORD, "password", self.token_for(self.alice)))
+        channel = self.delete_device(
+            self.identified(PASSWORD, "password", self.token_for(self.alice))
+        )
         self.assertEqual(channel.code, 200, channel.json_body)
 
     def test_shared_secret_type_is_offered(self) -> None:
@@ -112,9 +130,7 @@ class PasswordlessUserTests(ModuleTestCase):
         super().prepare(reactor, clock, hs)
         self.bob = self.register_user("bob", "temporary")
         # Remove bob's password, as for an SSO-only account.
-        self.get_success(
-            hs.get_datastores().main.user_set_password_hash(self.bob, None)
-        )
+        self.get_success(hs.get_datastores().main.user_set_password_hash(self.bob, None))
         token = self.token_for(self.bob)
         channel = self.post_login(self.login_body(DEVTURE, self.bob, token))
         self.assertEqual(channel.code, 200, channel.json_body)
@@ -122,7 +138,10 @@ class PasswordlessUserTests(ModuleTestCase):
 
     def flows(self) -> Any:
         channel = self.make_request(
-            "POST", "/_matrix/client/v3/delete_devices", {"devices": []}, access_token=self.bob_token
+            "POST",
+            "/_matrix/client/v3/delete_devices",
+            {"devices": []},
+            access_token=self.bob_token,
         )
         return channel
 
@@ -152,7 +171,7 @@ class PasswordlessUserWithoutModuleTests(PasswordlessUserTests):
 
 
 class UnsupportedSynapseTests(unittest.HomeserverTestCase):
-    """If Synapse moves what the UIA guard relies on, start-up fails loudly instead of opening up."""
+    """If Synapse moves what the UIA guard relies on, start-up fails loudly, never opens up."""
 
     def make_homeserver(self, reactor: Any, clock: Any) -> Any:
         return self.setup_test_homeserver()
@@ -169,5 +188,7 @@ class UnsupportedSynapseTests(unittest.HomeserverTestCase):
             SharedSecretAuthProvider(config, self.hs.get_module_api())
         self.assertIn("_get_available_ui_auth_types", str(caught.exception))
         # With allow_ui_auth the module does not need that internal and starts.
-        relaxed = SharedSecretAuthProvider.parse_config({"shared_secret": SECRET, "allow_ui_auth": True})
+        relaxed = SharedSecretAuthProvider.parse_config(
+            {"shared_secret": SECRET, "allow_ui_auth": True}
+        )
         SharedSecretAuthProvider(relaxed, self.hs.get_module_api())
