@@ -1,0 +1,1 @@
+"""Test bed: a real Synapse process and the shared-secret login code of real bridge families."""
