@@ -52,10 +52,12 @@ class UserIdTests(unittest.TestCase):
             self.assertEqual(self.outcome(user_id), Outcome.MALFORMED, user_id)
 
     def test_allowed_users_must_match_whole_id(self) -> None:
-        config = attr.evolve(DEFAULTS, allowed_users=(re.compile("@bridge_[a-z]+:example.org"),))
+        config = attr.evolve(DEFAULTS, allowed_users=(re.compile(r"@bridge_[a-z]+:example\.org"),))
         self.assertIsNone(self.outcome("@bridge_abc:example.org", config))
-        self.assertEqual(self.outcome("@bridge_abc:example.org2", config), Outcome.NOT_ALLOWED)
         self.assertEqual(self.outcome("@alice:example.org", config), Outcome.NOT_ALLOWED)
+        # A pattern that matches only a prefix of the ID does not allow it.
+        prefix = attr.evolve(DEFAULTS, allowed_users=(re.compile("@bridge_[a-z]+"),))
+        self.assertEqual(self.outcome("@bridge_abc:example.org", prefix), Outcome.NOT_ALLOWED)
 
 
 class AccountTests(unittest.TestCase):
