@@ -63,7 +63,20 @@ class SharedSecretAuthProvider:
 
         self._login_detector: uia.LoginRequestDetector | None = None
         if not config.allow_ui_auth:
-            self._guard_ui_auth(api, hidden_types=[login_type for login_type, _ in checkers])
+            try:
+                self._login_detector = uia.install(
+                    api,
+                    hidden_types=[login_type for login_type, _ in checkers],
+                    ours=list(checkers.values()),
+                )
+            except uia.UnsupportedSynapseError as error:
+                raise ConfigError(
+                    "synapse_dp_auth cannot keep shared-secret tokens out of user-interactive"
+                    f" auth on Synapse {synapse.__version__} ({error}). Use a Synapse version"
+                    " this module supports (see its README), or set allow_ui_auth: true to"
+                    " accept tokens in user-interactive auth.",
+                    path=["allow_ui_auth"],
+                ) from None
 
         api.register_password_auth_provider_callbacks(auth_checkers=checkers)
         for warning in config.warnings:
@@ -76,28 +89,6 @@ class SharedSecretAuthProvider:
             return parse_config(config)
         except ConfigValueError as error:
             raise ConfigError(error.message, path=[error.key]) from None
-
-    def _guard_ui_auth(self, api: ModuleApi, hidden_types: list[str]) -> None:
-        auth_handler = api._hs.get_auth_handler()
-        try:
-            uia.check_supported(auth_handler)
-            self._login_detector = uia.LoginRequestDetector()
-        except uia.UnsupportedSynapseError as error:
-            raise ConfigError(
-                f"synapse_dp_auth cannot keep shared-secret tokens out of user-interactive auth"
-                f" on Synapse {synapse.__version__} ({error}). Use a Synapse version this module"
-                " supports (see its README), or set allow_ui_auth: true to accept tokens in"
-                " user-interactive auth.",
-                path=["allow_ui_auth"],
-            ) from None
-        provider = api._password_auth_provider
-        ours = {self.check_shared_secret_login, self.check_password_login}
-
-        def others_registered(login_type: str) -> bool:
-            callbacks = provider.auth_checker_callbacks.get(login_type, [])
-            return any(callback not in ours for callback in callbacks)
-
-        uia.hide_login_types_from_ui_auth(auth_handler, hidden_types, others_registered)
 
     async def check_shared_secret_login(
         self, username: str, login_type: str, login_dict: dict[str, Any]

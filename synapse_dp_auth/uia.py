@@ -42,6 +42,34 @@ def login_path_patterns() -> tuple[re.Pattern[str], ...]:
     return patterns
 
 
+def install(
+    api: object, hidden_types: Collection[str], ours: Collection[Callable[..., object]]
+) -> LoginRequestDetector:
+    """Check this Synapse, hide ``hidden_types`` from its UIA flows, return the login detector.
+
+    ``ours`` are the module's own checker callbacks: a login type that another module also
+    registered stays offered.
+
+    Raises:
+        UnsupportedSynapseError: before changing anything, if an internal is not as expected.
+    """
+    homeserver = getattr(api, "_hs", None)
+    if homeserver is None:
+        raise UnsupportedSynapseError("ModuleApi._hs is missing")
+    auth_handler = homeserver.get_auth_handler()
+    callbacks = getattr(homeserver.get_password_auth_provider(), "auth_checker_callbacks", None)
+    if not isinstance(callbacks, dict):
+        raise UnsupportedSynapseError("PasswordAuthProvider.auth_checker_callbacks is missing")
+    check_supported(auth_handler)
+    detector = LoginRequestDetector()
+
+    def others_registered(login_type: str) -> bool:
+        return any(callback not in ours for callback in callbacks.get(login_type, []))
+
+    hide_login_types_from_ui_auth(auth_handler, hidden_types, others_registered)
+    return detector
+
+
 def check_supported(auth_handler: object) -> None:
     """Raise :class:`UnsupportedSynapseError` unless the internals used here are as expected."""
     from synapse.logging.context import ContextRequest
