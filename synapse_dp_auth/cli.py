@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from synapse_dp_auth import doctor
+from synapse_dp_auth.config import DpAuthConfig
 from synapse_dp_auth.token import make_token
 
 SECRET_ENV = "SYNAPSE_DP_AUTH_SECRET"
@@ -135,7 +136,7 @@ def load_homeserver_config(paths: Sequence[str]) -> tuple[dict[str, Any], dict[s
 
     Returns the merged config and, per top-level key, the file it came from.
     """
-    import yaml  # type: ignore[import-untyped]  # PyYAML comes with Synapse; its stubs do not
+    import yaml
 
     files: list[Path] = []
     for name in paths:
@@ -231,7 +232,7 @@ def check_homeserver_config(
         for index, entry in enumerate(entries):
             where = f"{section}[{index}]"
             if not isinstance(entry, dict):
-                report.error(f"{where} in {sources[section]}: expected a mapping with module:")
+                report.error(f"{where_section}: entry {index} is not a mapping with module:")
                 continue
             name = entry.get("module")
             if name in OUR_MODULES:
@@ -246,7 +247,7 @@ def check_homeserver_config(
             elif isinstance(name, str) and name.startswith("shared_secret_authenticator."):
                 devture.append((where, entry, name))
 
-    parsed: list[Any] = []
+    parsed: list[DpAuthConfig] = []
     for where, entry in ours:
         result = _check_our_entry(where, entry, sources, report)
         if result is not None:
@@ -267,7 +268,7 @@ def check_homeserver_config(
 
 def _check_our_entry(
     where: str, entry: Mapping[str, Any], sources: Mapping[str, str], report: ConfigReport
-) -> Any:
+) -> DpAuthConfig | None:
     """Validate with the same ``parse_config`` Synapse calls at start-up; ``None`` if invalid."""
     from synapse.module_api.errors import ConfigError
 
@@ -354,7 +355,9 @@ def _advise_devture(
         report.line("  its config: is valid for synapse_dp_auth as it is")
 
 
-def _homeserver_notes(config: Mapping[str, Any], parsed: Any, report: ConfigReport) -> None:
+def _homeserver_notes(
+    config: Mapping[str, Any], parsed: DpAuthConfig | None, report: ConfigReport
+) -> None:
     """Homeserver settings that decide which login types Synapse lists and accepts."""
     report.line()
     report.line("Homeserver settings that matter here:")
@@ -397,7 +400,7 @@ def _homeserver_notes(config: Mapping[str, Any], parsed: Any, report: ConfigRepo
         "  (every bridge login counts against rc_login.address for the bridge's IP address: a"
         " bridge that logs many users in at once needs it raised, or it gets HTTP 429)"
     )
-    if parsed is None:
+    if parsed is None or mas or msc3861:
         return
 
     # What GET /login will list: m.login.password first, wherever present (Synapse puts it there).
@@ -468,8 +471,10 @@ def command_doctor(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # No abbreviations: `--secret X` must not quietly mean `--secret-file X`.
     parser = argparse.ArgumentParser(
         prog="synapse_dp_auth",
+        allow_abbrev=False,
         description="Tools for the synapse_dp_auth shared-secret login module.",
         epilog=f"The shared secret is read from --secret-file, from ${SECRET_ENV}, or from a"
         " prompt; never from an argument.",
@@ -482,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token = commands.add_parser(
         "token",
+        allow_abbrev=False,
         help="print the token a bridge would send to log in as a user",
         description="Print the shared-secret token (HMAC-SHA512 of the user ID) for USER_ID.",
     )
@@ -491,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check-config",
+        allow_abbrev=False,
         help="validate this module's entry in homeserver.yaml",
         description="Find and validate this module's entry in homeserver.yaml with the module's"
         " own parse_config, show the effective settings (secrets masked) and the homeserver"
@@ -506,11 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     diagnose = commands.add_parser(
         "doctor",
+        allow_abbrev=False,
         help="ask a running homeserver whether each bridge family can log in",
         description="Read the login types the homeserver advertises and say, for each family of"
         " shared-secret clients, which type it would send and whether that works. With --user"
-        " (and the secret), log in as each family would, then log out again. Exit 0 when no"
-        " family fails (only --user can confirm that a family works).",
+        " (and the secret), log in as each family would, on a device of its own, and log out"
+        " again at once; identical requests are sent once, as each login counts against"
+        " rc_login. Exit 0 when no family fails (only --user can confirm that one works).",
     )
     diagnose.add_argument(
         "homeserver_url", metavar="HOMESERVER_URL", help="e.g. https://matrix.example.org"
@@ -519,11 +528,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", type=_user_id, metavar="USER_ID", help="log in as this user to confirm"
     )
     diagnose.add_argument("--secret-file", metavar="PATH", help=secret_help)
+    names = [family.name for family in doctor.FAMILIES]
     diagnose.add_argument(
         "--family",
         action="append",
-        choices=[family.name for family in doctor.FAMILIES],
-        help="only these client families (repeatable; default: all)",
+        choices=names,
+        metavar="NAME",
+        help=f"only this client family, repeatable (default: all): {', '.join(names)}",
     )
     diagnose.add_argument(
         "--timeout",
@@ -540,19 +551,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (``--help`` and usage errors included)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help, or argparse's own usage error (already printed)
-        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    try:
-        code: int = args.handler(args, sys.stdout)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exit_:  # --help, or argparse's own usage error (already printed)
+            return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+        try:
+            code: int = args.handler(args, sys.stdout)
+        except (CliError, doctor.DoctorError) as error:
+            sys.stdout.flush()
+            print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+            return error.exit_code if isinstance(error, CliError) else EXIT_FAILED
         sys.stdout.flush()
         return code
-    except (CliError, doctor.DoctorError) as error:
-        sys.stdout.flush()
-        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
-        return error.exit_code if isinstance(error, CliError) else EXIT_FAILED
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        print(f"\n{parser.prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep Python's exit flush quiet too.
