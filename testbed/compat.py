@@ -1,0 +1,328 @@
+"""The compatibility matrix, measured: which bridge family double-puppets in which configuration.
+
+For every module configuration (:data:`MODULE_CONFIGS`) and every Synapse ``password_config``
+(:data:`PASSWORD_CONFIGS`) this starts a real Synapse with the module, runs the login code of every
+family in :data:`testbed.bridges.FAMILIES` against it, and proves each token it gets: ``whoami``
+must name the user, and a message sent with the token must show the user as its sender.
+
+The README's compatibility table is the output of ``python -m testbed.compat``, never written by
+hand; ``tests/test_e2e_bridges.py`` runs the same measurement, checks every cell against a table of
+expected results written out in the test, and checks that the README shows what was measured.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import mautrix
+
+from testbed.bridges import (
+    FAMILIES,
+    JS_DIR,
+    LOGIN_TYPE_PASSWORD,
+    LOGIN_TYPE_SHARED_SECRET,
+    BridgeLogin,
+    LoginResult,
+)
+from testbed.homeserver import Homeserver
+
+MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
+
+#: The user every bridge family double-puppets in a measured server.
+USER_LOCALPART = "alice"
+
+#: Where the generated table goes in README.md.
+README_START = "<!-- compat-table:start -->"
+README_END = "<!-- compat-table:end -->"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One named configuration choice: ``options`` go into ``homeserver.yaml`` as given."""
+
+    key: str
+    label: str
+    options: Mapping[str, Any]
+
+
+#: The module's ``config:`` on top of ``shared_secret``, in the order the table lists them.
+MODULE_CONFIGS: tuple[Setting, ...] = (
+    Setting("defaults", "defaults", {}),
+    Setting(
+        "password-only",
+        "password only",
+        {"com_devture_shared_secret_auth_support_enabled": False},
+    ),
+    Setting(
+        "custom-type-only",
+        "custom type only",
+        {"m_login_password_support_enabled": False},
+    ),
+)
+
+#: Synapse's own ``password_config`` (empty: left out, i.e. Synapse's default).
+PASSWORD_CONFIGS: tuple[Setting, ...] = (
+    Setting("passwords-on", "(default)", {}),
+    Setting("passwords-off", "`enabled: false`", {"enabled": False}),
+    Setting("no-localdb", "`localdb_enabled: false`", {"localdb_enabled": False}),
+)
+
+_BOT_SDK_VERSION = json.loads((JS_DIR / "package.json").read_text(encoding="utf-8"))[
+    "dependencies"
+]["matrix-bot-sdk"]
+
+#: What each family is, for the legend: real code (versions as installed), or a restatement.
+FAMILY_NOTES: dict[str, str] = {
+    "mautrix-python": f"mautrix-python {mautrix.__version__}'s own `_login_with_shared_secret`"
+    " (real code): the first of devture / password in the server's list",
+    "mautrix-go-legacy": "mautrix-go `bridge` v0.16-v0.23 (restated): devture if listed, else"
+    " password",
+    "matrix-corporal": "matrix-corporal (restated): always password",
+    "mautrix-go-bots": "Go bots on mautrix-go's client (restated): always devture",
+    "mx-puppet-bridge": f"matrix-bot-sdk {_BOT_SDK_VERSION} `passwordLogin` under Node (real"
+    " code): always password",
+}
+
+_SHORT_TYPES = {LOGIN_TYPE_PASSWORD: "password", LOGIN_TYPE_SHARED_SECRET: "devture"}
+
+
+def module_entry(secret: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``modules:`` entry for our module with ``secret`` and ``options``."""
+    return {"module": MODULE, "config": {"shared_secret": secret, **options}}
+
+
+def find_setting(settings: tuple[Setting, ...], key: str) -> Setting:
+    for setting in settings:
+        if setting.key == key:
+            return setting
+    raise KeyError(f"no setting {key!r}; known: {', '.join(s.key for s in settings)}")
+
+
+def js_clients_problem() -> str | None:
+    """Why the Node clients cannot run here, or ``None`` when they can."""
+    if shutil.which("node") is None:
+        return "`node` (Node.js 20 or later) is not on PATH"
+    if not (JS_DIR / "node_modules" / "matrix-bot-sdk").is_dir():
+        return f"{JS_DIR / 'node_modules'} is missing: run `npm ci --prefix tests/js`"
+    return None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One family's double-puppet login against one configuration, and what its token could do.
+
+    ``whoami_user_id`` and ``message_sender`` are only set when the login returned a token: the
+    answer of ``whoami``, and the sender the server recorded for a message sent with the token.
+    """
+
+    family: str
+    user_id: str
+    login: LoginResult
+    whoami_user_id: str | None = None
+    message_sender: str | None = None
+
+    @property
+    def works(self) -> bool:
+        """Logged in AND the token acts as the user: what a double puppet is for."""
+        return (
+            self.login.ok
+            and self.whoami_user_id == self.user_id
+            and self.message_sender == self.user_id
+        )
+
+
+@dataclass(frozen=True)
+class Row:
+    """Everything measured on one server: its ``GET /login`` list and every family's cell."""
+
+    module_config: Setting
+    password_config: Setting
+    flows: tuple[str, ...]
+    cells: Mapping[str, Cell]
+
+
+def start_homeserver(
+    module_config: Setting,
+    password_config: Setting,
+    secret: str,
+    *,
+    server_name: str = "test.local",
+    enable_metrics: bool = False,
+) -> Homeserver:
+    """A not-yet-started :class:`Homeserver` with the module set up as the two settings say."""
+    extra = {"password_config": dict(password_config.options)} if password_config.options else {}
+    return Homeserver(
+        [module_entry(secret, module_config.options)],
+        server_name=server_name,
+        extra_config=extra,
+        enable_metrics=enable_metrics,
+    )
+
+
+def run_cell(
+    homeserver: Homeserver, family: str, login: BridgeLogin, user_id: str, secret: str
+) -> Cell:
+    """Run ``family``'s ``login`` for ``user_id`` and, if it got a token, prove what it does."""
+    result = login(homeserver.url, user_id, secret)
+    if not result.ok or result.access_token is None:
+        return Cell(family=family, user_id=user_id, login=result)
+    status, whoami = homeserver.whoami(result.access_token)
+    whoami_user = whoami.get("user_id") if status == 200 else None
+    sender = homeserver.sender_of_new_message(result.access_token, f"double-puppeted by {family}")
+    return Cell(
+        family=family,
+        user_id=user_id,
+        login=result,
+        whoami_user_id=whoami_user if isinstance(whoami_user, str) else None,
+        message_sender=sender,
+    )
+
+
+def measure_row(
+    module_config: Setting,
+    password_config: Setting,
+    *,
+    families: Mapping[str, BridgeLogin] = FAMILIES,
+    server_name: str = "test.local",
+) -> Row:
+    """Start a throwaway server for one configuration, run every family, stop it.
+
+    Each row gets its own server, secret and user, so no row can depend on another.
+    """
+    secret = secrets.token_hex(32)
+    with start_homeserver(module_config, password_config, secret, server_name=server_name) as hs:
+        user_id = hs.register_user(USER_LOCALPART, secrets.token_urlsafe(16))
+        flows = tuple(hs.login_flows())
+        cells = {
+            family: run_cell(hs, family, login, user_id, secret)
+            for family, login in families.items()
+        }
+    return Row(module_config, password_config, flows, cells)
+
+
+class Matrix:
+    """The rows of the compatibility matrix, each measured once, when first asked for."""
+
+    def __init__(self, *, server_name: str = "test.local") -> None:
+        self._server_name = server_name
+        self._rows: dict[tuple[str, str], Row] = {}
+
+    def row(self, module_key: str, password_key: str) -> Row:
+        key = (module_key, password_key)
+        if key not in self._rows:
+            self._rows[key] = measure_row(
+                find_setting(MODULE_CONFIGS, module_key),
+                find_setting(PASSWORD_CONFIGS, password_key),
+                server_name=self._server_name,
+            )
+        return self._rows[key]
+
+    def rows(self) -> Iterator[Row]:
+        """Every row, in table order."""
+        for module_config in MODULE_CONFIGS:
+            for password_config in PASSWORD_CONFIGS:
+                yield self.row(module_config.key, password_config.key)
+
+
+# -- the Markdown table ----------------------------------------------------------------------
+
+
+def short_type(login_type: str) -> str:
+    return _SHORT_TYPES.get(login_type, login_type)
+
+
+def _failure_note(cell: Cell) -> str:
+    """Why a cell failed, in words that do not change from run to run (no IDs, no ports)."""
+    login = cell.login
+    if login.ok:
+        return (
+            f"logged in, but the token acted as {cell.whoami_user_id} / {cell.message_sender},"
+            f" not as {cell.user_id}"
+        )
+    if login.login_type is None:
+        return f'the client sends no login request ({cell.family}: "{login.error}")'
+    return f'HTTP {login.status} {login.errcode}: "{login.error}"'
+
+
+def render_table(rows: Iterable[Row]) -> str:
+    """The README's compatibility section body: a Markdown table and its legend.
+
+    Deterministic for a given Synapse and module: failure reasons become numbered notes, in the
+    order they first appear.
+    """
+    row_list = list(rows)
+    families = list(row_list[0].cells) if row_list else list(FAMILIES)
+    notes: dict[str, int] = {}
+    header = ["module config", "Synapse `password_config`", "`GET /login` lists", *families]
+    lines = [header]
+    for row in row_list:
+        listed = [short_type(t) for t in row.flows if t in _SHORT_TYPES]
+        cells = [row.module_config.label, row.password_config.label, ", ".join(listed) or "neither"]
+        for family in families:
+            cell = row.cells[family]
+            sent = short_type(cell.login.login_type) if cell.login.login_type else "nothing sent"
+            if cell.works:
+                cells.append(f"✓ {sent}")
+            else:
+                number = notes.setdefault(_failure_note(cell), len(notes) + 1)
+                cells.append(f"✗ {sent} [{number}]")
+        lines.append(cells)
+
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+
+    def markdown(line: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+
+    out = [
+        "<!-- generated by `python -m testbed.compat`: do not edit by hand -->",
+        markdown(header),
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+        *(markdown(line) for line in lines[1:]),
+    ]
+    out += [
+        "",
+        "✓ *type*: the bridge logged in with that login type, `whoami` answered the user, and a"
+        " message sent with the token shows the user as its sender. ✗ *type* [n]: it sent that"
+        " type and failed, for reason n. *password* is `m.login.password` with the token as the"
+        " password; *devture* is `com.devture.shared_secret_auth`.",
+        "",
+        "Module configs: *defaults* is `shared_secret` alone; *password only* adds"
+        " `com_devture_shared_secret_auth_support_enabled: false`; *custom type only* adds"
+        " `m_login_password_support_enabled: false`.",
+        "",
+        "Families:",
+        *(f"- {family}: {FAMILY_NOTES.get(family, '')}" for family in families),
+    ]
+    if notes:
+        out += ["", "Failures:"]
+        out += [f"{number}. {text}" for text, number in notes.items()]
+    return "\n".join(out) + "\n"
+
+
+def readme_table(readme_text: str) -> str | None:
+    """The text between the README's markers (without them), or ``None`` if they are missing."""
+    start = readme_text.find(README_START)
+    end = readme_text.find(README_END)
+    if start < 0 or end < start:
+        return None
+    return readme_text[start + len(README_START) : end].strip("\n") + "\n"
+
+
+def main() -> int:
+    """``python -m testbed.compat``: measure the whole matrix and print the README section."""
+    problem = js_clients_problem()
+    if problem is not None:
+        print(f"cannot run the mx-puppet-bridge client: {problem}", file=sys.stderr)
+        return 2
+    print(render_table(Matrix().rows()), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
