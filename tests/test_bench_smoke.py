@@ -1,0 +1,61 @@
+"""The benchmark still runs: ``bench/login_bench.py`` with minimal rounds, on both databases.
+
+Not a timing test (nothing here depends on how fast the machine is): it only checks that every
+method logged in and every figure the report promises was produced, so the benchmark cannot rot
+between the occasional ``tox -e bench``. The older module is compared too where it is installed
+(``tox -e bench`` installs it; the test environment need not).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from testbed.services import INSTALL_HINT, missing_services
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> None:
+    missing = missing_services()
+    assert not missing, f"{'; '.join(missing)}: {INSTALL_HINT}"
+    with_older = importlib.util.find_spec("shared_secret_authenticator") is not None
+    report_path = tmp_path / "bench.json"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.login_bench",
+        "--rounds=1",
+        "--logins=8",
+        "--clients=2",
+        "--blocks=2",
+        "--micro-repeats=1",
+        "--micro-calls=50",
+        f"--json={report_path}",
+        *([] if with_older else ["--without-older"]),
+    ]
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and benchmark
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "synapse_dp_auth login benchmark" in completed.stdout
+    assert "turning away an ordinary password" in completed.stdout
+
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    methods = {"dp_password", "dp_devture", "appservice"}
+    if with_older:
+        methods |= {"older_password", "older_devture"}
+    assert set(report["http"]) == {"sqlite", "postgresql"}
+    for database in report["http"].values():
+        for metric in ("throughput", "efficiency"):
+            assert set(database[metric]) == methods
+            assert all(figures["median"] > 0 for figures in database[metric].values())
+        expected_ratios = 4 if with_older else 2
+        assert len(database["ratios"]["throughput"]) == expected_ratios
+    per_call = report["in_process"]["ns_per_call"]
+    assert set(per_call) == {"bare_hmac", "verify_token", "turn_away_password", "empty_coroutine"}
+    assert all(figures["median"] > 0 for figures in per_call.values())
+    assert report["machine"]["synapse"] != "not installed"
