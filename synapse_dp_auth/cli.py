@@ -13,30 +13,14 @@ import contextlib
 import getpass
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
-from synapse_dp_auth import doctor
-from synapse_dp_auth.config import DpAuthConfig
+from synapse_dp_auth import checkconfig, doctor
+from synapse_dp_auth.config import error_reason
 from synapse_dp_auth.token import make_token
 
 SECRET_ENV = "SYNAPSE_DP_AUTH_SECRET"
-
-MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
-#: Every `module:` string that loads this module (Synapse imports the dotted path).
-OUR_MODULES = frozenset({MODULE, "synapse_dp_auth.provider.SharedSecretAuthProvider"})
-#: devture's shared-secret-authenticator: v2 is a module, v1 a legacy password provider.
-DEVTURE_MODULE = "shared_secret_authenticator.SharedSecretAuthProvider"
-DEVTURE_V1_PROVIDER = "shared_secret_authenticator.SharedSecretAuthenticator"
-
-#: Synapse's defaults for rc_login (synapse/config/ratelimiting.py); failed_attempts has none of
-#: its own and falls back to the generic default.
-_RC_LOGIN_DEFAULTS = {
-    "address": (0.003, 5),
-    "account": (0.003, 5),
-    "failed_attempts": (0.17, 3),
-}
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -88,17 +72,11 @@ def _secret_from_file(path: str) -> str:
             with open(path, encoding="utf-8") as file:
                 text = file.read()
     except (OSError, UnicodeDecodeError) as error:
-        raise CliError(f"cannot read {path}: {_reason(error)}", EXIT_USAGE) from None
+        raise CliError(f"cannot read {path}: {error_reason(error)}", EXIT_USAGE) from None
     for line in text.splitlines():
         if line.strip():
             return line.strip()
     raise CliError(f"{'stdin' if path == '-' else path} holds no secret", EXIT_USAGE)
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error)
 
 
 def _user_id(value: str) -> str:
@@ -130,327 +108,11 @@ def command_token(args: argparse.Namespace, out: TextIO) -> int:
 # -- check-config ----------------------------------------------------------------------------------
 
 
-def load_homeserver_config(paths: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Read and merge config files as Synapse's ``-c`` does: a directory means its ``*.yaml``
-    files in sorted order, and a later file replaces whole top-level sections of earlier ones.
-
-    Returns the merged config and, per top-level key, the file it came from.
-    """
-    import yaml
-
-    files: list[Path] = []
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(".yaml"))
-            if not found:
-                raise CliError(f"{path} is a directory without *.yaml files")
-            files.extend(found)
-        else:
-            files.append(path)
-
-    merged: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise CliError(f"cannot read {path}: {_reason(error)}") from None
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise CliError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
-        if loaded is None and len(files) > 1:
-            continue  # an empty conf.d file: Synapse ignores it too
-        if not isinstance(loaded, dict):
-            raise CliError(f"{path} does not hold a mapping of settings, as homeserver.yaml does")
-        merged.update(loaded)
-        sources.update(dict.fromkeys((str(key) for key in loaded), str(path)))
-    return merged, sources
-
-
-def _yaml_problem(error: Exception) -> str:
-    """Where and what, without PyYAML's snippet of the line: that line may hold a secret."""
-    parts = []
-    for text_name, mark_name in (("context", "context_mark"), ("problem", "problem_mark")):
-        text, mark = getattr(error, text_name, None), getattr(error, mark_name, None)
-        if text:
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            parts.append(f"{text}{where}")
-    return ": ".join(parts) or type(error).__name__
-
-
 def command_check_config(args: argparse.Namespace, out: TextIO) -> int:
-    config, sources = load_homeserver_config(args.config)
-    report = ConfigReport(out)
-    check_homeserver_config(config, sources, report)
+    config, sources = checkconfig.load_homeserver_config(args.config)
+    report = checkconfig.ConfigReport(out)
+    checkconfig.check_homeserver_config(config, sources, report)
     return report.finish()
-
-
-class ConfigReport:
-    """Collects what check-config has to say; errors decide the exit code."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.errors = 0
-        self.warnings = 0
-
-    def line(self, text: str = "") -> None:
-        self.out.write(text + "\n")
-
-    def error(self, text: str) -> None:
-        self.errors += 1
-        self.line(f"error: {text}")
-
-    def warning(self, text: str) -> None:
-        self.warnings += 1
-        self.line(f"warning: {text}")
-
-    def finish(self) -> int:
-        self.line()
-        if self.errors:
-            self.line(f"{self.errors} error(s), {self.warnings} warning(s): not valid.")
-            return EXIT_FAILED
-        self.line(f"Valid, with {self.warnings} warning(s).")
-        return EXIT_OK
-
-
-def check_homeserver_config(
-    config: Mapping[str, Any], sources: Mapping[str, str], report: ConfigReport
-) -> None:
-    """Find this module's entry, validate it with the module's own ``parse_config``, and say
-    what the surrounding homeserver settings mean for the bridges."""
-    ours: list[tuple[str, Mapping[str, Any]]] = []
-    devture: list[tuple[str, Mapping[str, Any], str]] = []
-    misplaced = False
-    for section in ("modules", "password_providers"):
-        entries = config.get(section) or []
-        where_section = f"{section} (in {sources.get(section, '?')})"
-        if not isinstance(entries, list):
-            report.error(f"{where_section}: must be a list of entries")
-            continue
-        for index, entry in enumerate(entries):
-            where = f"{section}[{index}]"
-            if not isinstance(entry, dict):
-                report.error(f"{where_section}: entry {index} is not a mapping with module:")
-                continue
-            name = entry.get("module")
-            if name in OUR_MODULES:
-                if section == "password_providers":
-                    misplaced = True
-                    report.error(
-                        f"{where}: synapse_dp_auth is a module, not a legacy password provider,"
-                        " and Synapse will refuse to start: move this entry (its module: and"
-                        " config:) from password_providers: to modules:"
-                    )
-                ours.append((where, entry))
-            elif isinstance(name, str) and name.startswith("shared_secret_authenticator."):
-                devture.append((where, entry, name))
-
-    parsed: list[DpAuthConfig] = []
-    for where, entry in ours:
-        result = _check_our_entry(where, entry, sources, report)
-        if result is not None:
-            parsed.append(result)
-    if len([where for where, _ in ours if where.startswith("modules")]) > 1:
-        report.error(f"{MODULE} is listed more than once under modules: keep one entry")
-
-    for where, entry, name in devture:
-        _advise_devture(where, entry, name, bool(ours), report)
-
-    if not ours:
-        report.error(
-            f"synapse_dp_auth is not configured: add an entry `- module: {MODULE}` with its"
-            " config: under modules: in homeserver.yaml"
-        )
-    _homeserver_notes(config, parsed[0] if len(parsed) == 1 and not misplaced else None, report)
-
-
-def _check_our_entry(
-    where: str, entry: Mapping[str, Any], sources: Mapping[str, str], report: ConfigReport
-) -> DpAuthConfig | None:
-    """Validate with the same ``parse_config`` Synapse calls at start-up; ``None`` if invalid."""
-    from synapse.module_api.errors import ConfigError
-
-    from synapse_dp_auth.provider import SharedSecretAuthProvider
-
-    section = where.partition("[")[0]
-    report.line(f"{MODULE}: {where} in {sources.get(section, '?')}")
-    stray = sorted(str(key) for key in entry if key not in ("module", "config"))
-    if stray:
-        report.warning(
-            f"{where} has {', '.join(stray)} next to module:, where Synapse ignores it: indent it"
-            " under config:"
-        )
-    raw = entry.get("config") or {}  # what Synapse's load_module passes
-    try:
-        parsed = SharedSecretAuthProvider.parse_config(raw)
-    except ConfigError as error:
-        key = ".".join(str(part) for part in error.path or ())
-        report.error(f"{where}.config{'.' + key if key else ''}: {error.msg}")
-        return None
-
-    given = raw if isinstance(raw, Mapping) else {}
-
-    def show(key: str, value: str) -> None:
-        report.line(f"  {key}: {value}{'' if key in given else ' (default)'}")
-
-    count = len(parsed.secrets)
-    masked = f"{count} secret{'s' if count != 1 else ''} (masked)"
-    if parsed.shared_secret_path is not None:
-        report.line(f"  shared_secret_path: {parsed.shared_secret_path}: {masked}")
-    else:
-        report.line(f"  shared_secret: {masked}")
-    for key in (
-        "m_login_password_support_enabled",
-        "com_devture_shared_secret_auth_support_enabled",
-        "allow_ui_auth",
-        "allow_appservice_users",
-        "allow_admins",
-    ):
-        show(key, "true" if getattr(parsed, key) else "false")
-    if parsed.allowed_users is None:
-        show("allowed_users", "every local user")
-    else:
-        show("allowed_users", ", ".join(repr(p.pattern) for p in parsed.allowed_users))
-    for warning in parsed.warnings:
-        report.warning(warning)
-    return parsed
-
-
-def _advise_devture(
-    where: str, entry: Mapping[str, Any], name: str, ours_present: bool, report: ConfigReport
-) -> None:
-    """How to move from devture's shared-secret-authenticator (never printing its secret)."""
-    if ours_present:
-        report.error(
-            f"{where}: devture's {name} is still configured next to synapse_dp_auth; it accepts"
-            " tokens on its own terms (in user-interactive auth too): remove its entry"
-        )
-        return
-    if name == DEVTURE_V1_PROVIDER:
-        report.warning(
-            f"{where}: devture's shared-secret-authenticator v1 (a legacy password provider)."
-            f" To migrate, remove it and add under modules: `- module: {MODULE}` with"
-            " `config: {shared_secret: <the value of its sharedSecret>}`"
-        )
-        return
-    report.warning(
-        f"{where}: devture's {name}. To migrate, change its module: to {MODULE} and keep its"
-        " config: (m_login_password_support_enabled now defaults to true)"
-    )
-    from synapse.module_api.errors import ConfigError
-
-    from synapse_dp_auth.provider import SharedSecretAuthProvider
-
-    try:
-        SharedSecretAuthProvider.parse_config(entry.get("config") or {})
-    except ConfigError as error:
-        key = ".".join(str(part) for part in error.path or ())
-        report.warning(
-            f"{where}.config{'.' + key if key else ''}: synapse_dp_auth would refuse this:"
-            f" {error.msg}"
-        )
-    else:
-        report.line("  its config: is valid for synapse_dp_auth as it is")
-
-
-def _homeserver_notes(
-    config: Mapping[str, Any], parsed: DpAuthConfig | None, report: ConfigReport
-) -> None:
-    """Homeserver settings that decide which login types Synapse lists and accepts."""
-    report.line()
-    report.line("Homeserver settings that matter here:")
-    mas = _section(config, "matrix_authentication_service").get("enabled", False)
-    msc3861 = _section(_section(config, "experimental_features"), "msc3861").get("enabled", False)
-    if mas or msc3861:
-        report.warning(
-            "login is delegated to the Matrix Authentication Service: Synapse serves no /login,"
-            " so this module is never asked; bridges need appservice double puppeting"
-            " (as_token:) instead"
-        )
-
-    password_config = _section(config, "password_config")
-    enabled = password_config.get("enabled", not mas)
-    localdb = password_config.get("localdb_enabled", True)
-    password_for_login = bool(enabled) and enabled != "only_for_reauth"
-    report.line(
-        f"  password_config.enabled: {_yaml(enabled)}"
-        f"{'' if 'enabled' in password_config else ' (default)'}"
-        + (
-            ""
-            if password_for_login
-            else f": Synapse lists and accepts no {doctor.LOGIN_TYPE_PASSWORD}"
-        )
-    )
-    report.line(
-        f"  password_config.localdb_enabled: {_yaml(localdb)}"
-        f"{'' if 'localdb_enabled' in password_config else ' (default)'}"
-        + ("" if localdb else ": users cannot log in with passwords from Synapse's database")
-    )
-    for kind, (per_second, burst) in _RC_LOGIN_DEFAULTS.items():
-        settings = _section(_section(config, "rc_login"), kind)
-        given = "per_second" in settings or "burst_count" in settings
-        report.line(
-            f"  rc_login.{kind}: per_second {settings.get('per_second', per_second)},"
-            f" burst_count {settings.get('burst_count', burst)}"
-            f"{'' if given else ' (default)'}"
-        )
-    report.line(
-        "  (every bridge login counts against rc_login.address for the bridge's IP address: a"
-        " bridge that logs many users in at once needs it raised, or it gets HTTP 429)"
-    )
-    if parsed is None or mas or msc3861:
-        return
-
-    # What GET /login will list: m.login.password first, wherever present (Synapse puts it there).
-    listed = []
-    if password_for_login and (localdb or parsed.m_login_password_support_enabled):
-        listed.append(doctor.LOGIN_TYPE_PASSWORD)
-    if parsed.com_devture_shared_secret_auth_support_enabled:
-        listed.append(doctor.LOGIN_TYPE_SHARED_SECRET)
-    accepted = set()
-    if parsed.m_login_password_support_enabled and password_for_login:
-        accepted.add(doctor.LOGIN_TYPE_PASSWORD)
-    if parsed.com_devture_shared_secret_auth_support_enabled:
-        accepted.add(doctor.LOGIN_TYPE_SHARED_SECRET)
-
-    report.line()
-    report.line(
-        f"Expected GET /login list: {', '.join(listed) or 'neither type'}; tokens accepted on:"
-        f" {', '.join(sorted(accepted)) or 'none'}. Per client family (confirm with doctor):"
-    )
-    for family in doctor.FAMILIES:
-        login_type = doctor.choose_login_type(family, listed)
-        if login_type in accepted:
-            report.line(f"  ok    {family.name}: {login_type}")
-            continue
-        if login_type is None:
-            why = "no usable login type is listed"
-        elif login_type == doctor.LOGIN_TYPE_PASSWORD and not password_for_login:
-            why = f"sends only {login_type}, which password_config.enabled turns off"
-        elif login_type == doctor.LOGIN_TYPE_PASSWORD:
-            why = (
-                f"sends {login_type}"
-                + (", listed first," if family.choice is doctor.Choice.FIRST_LISTED else "")
-                + " where the module takes no tokens: set m_login_password_support_enabled: true"
-            )
-        else:
-            why = (
-                f"sends only {login_type}: set com_devture_shared_secret_auth_support_enabled: true"
-            )
-        report.warning(f"{family.name} cannot log in: {why}")
-
-
-def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = config.get(key)
-    return value if isinstance(value, Mapping) else {}
-
-
-def _yaml(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, str) else str(value)
 
 
 # -- doctor ----------------------------------------------------------------------------------------
@@ -557,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
         try:
             code: int = args.handler(args, sys.stdout)
-        except (CliError, doctor.DoctorError) as error:
+        except (CliError, checkconfig.ConfigFileError, doctor.DoctorError) as error:
             sys.stdout.flush()
             print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
             return error.exit_code if isinstance(error, CliError) else EXIT_FAILED

@@ -103,6 +103,13 @@ def parse_config(raw: Mapping[str, Any] | None) -> DpAuthConfig:
     )
 
 
+def error_reason(error: Exception) -> str:
+    """Why a file could not be read, without the noise of the exception's repr."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)
+
+
 def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -153,8 +160,9 @@ def _read_secret_file(path: str, warnings: list[str]) -> list[str]:
             mode = os.fstat(file.fileno()).st_mode
             text = file.read()
     except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise ConfigValueError("shared_secret_path", f"cannot read {path}: {reason}") from None
+        raise ConfigValueError(
+            "shared_secret_path", f"cannot read {path}: {error_reason(error)}"
+        ) from None
     secrets = [line.strip() for line in text.splitlines() if line.strip()]
     if not secrets:
         raise ConfigValueError("shared_secret_path", f"{path} holds no secret")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from synapse_dp_auth import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET, cli, doctor
+from synapse_dp_auth import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET, checkconfig, cli, doctor
 from synapse_dp_auth.doctor import (
     DOCTOR_DEVICE,
     FAMILIES,
@@ -536,7 +536,7 @@ def test_check_config_under_password_providers(
 
 def test_check_config_devture_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_config(
-        tmp_path, module_yaml(f'shared_secret: "{SECRET}"', module=cli.DEVTURE_MODULE)
+        tmp_path, module_yaml(f'shared_secret: "{SECRET}"', module=checkconfig.DEVTURE_MODULE)
     )
     code, out, _ = run_cli(capsys, "check-config", path)
     assert code == 1
@@ -550,7 +550,7 @@ def test_check_config_devture_module_with_a_string_boolean(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = f'shared_secret: "{SECRET}"\nm_login_password_support_enabled: "true"'
-    path = write_config(tmp_path, module_yaml(config, module=cli.DEVTURE_MODULE))
+    path = write_config(tmp_path, module_yaml(config, module=checkconfig.DEVTURE_MODULE))
     _, out, _ = run_cli(capsys, "check-config", path)
     assert "synapse_dp_auth would refuse this" in out
     assert "m_login_password_support_enabled" in out
@@ -558,7 +558,7 @@ def test_check_config_devture_module_with_a_string_boolean(
 
 def test_check_config_devture_v1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = (
-        f"password_providers:\n  - module: {cli.DEVTURE_V1_PROVIDER}\n"
+        f"password_providers:\n  - module: {checkconfig.DEVTURE_V1_PROVIDER}\n"
         f"    config:\n      sharedSecret: {SECRET}\n"
     )
     code, out, _ = run_cli(capsys, "check-config", write_config(tmp_path, text))
@@ -570,7 +570,7 @@ def test_check_config_devture_v1(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_check_config_both_modules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = module_yaml(f'shared_secret: "{SECRET}"') + (
-        f"  - module: {cli.DEVTURE_MODULE}\n    config:\n      shared_secret: {SECRET}\n"
+        f"  - module: {checkconfig.DEVTURE_MODULE}\n    config:\n      shared_secret: {SECRET}\n"
     )
     code, out, _ = run_cli(capsys, "check-config", write_config(tmp_path, text))
     assert code == 1
