@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,30 @@ if not hasattr(synapse_unittest, "HomeserverTestCase"):  # pragma: no cover
         f"`tests.unittest` is {synapse_unittest.__file__}, not Synapse's harness: our tests/ must"
         " have no __init__.py and the harness must be on sys.path."
     )
+
+
+def _child_processes(pid: int) -> list[str]:
+    """Live processes whose parent is ``pid``, as "PID command" (Linux /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(f"{stat.parent.name} {cmdline.strip()}")
+    return children
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_process_left_behind() -> Iterator[None]:
+    """Every Synapse, PostgreSQL, Redis or Node process a test starts must be gone at the end."""
+    before = set(_child_processes(os.getpid()))
+    yield
+    left = [child for child in _child_processes(os.getpid()) if child not in before]
+    if left:
+        pytest.fail("processes left running by the tests:\n" + "\n".join(left), pytrace=False)
 
 
 @pytest.fixture(autouse=True, scope="session")
