@@ -15,20 +15,17 @@ import hmac
 import json
 import os
 import secrets
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
+
+from testbed.process import ManagedProcess, ScratchProcess, read_log, tail
 
 JsonDict = dict[str, Any]
 
@@ -75,8 +72,8 @@ class StartupError(RuntimeError):
         self.output = output
         self.log = log
         super().__init__(
-            f"{reason}\n--- Synapse stdout/stderr (tail) ---\n{_tail(output)}"
-            f"\n--- homeserver.log (tail) ---\n{_tail(log)}"
+            f"{reason}\n--- Synapse stdout/stderr (tail) ---\n{tail(output, 60)}"
+            f"\n--- homeserver.log (tail) ---\n{tail(log, 60)}"
         )
 
 
@@ -97,201 +94,19 @@ def free_port() -> int:
         return port
 
 
-def _tail(text: str, lines: int = 60) -> str:
-    return "\n".join(text.splitlines()[-lines:])
+class ClientListener:
+    """HTTP helpers for a Synapse client listener at :attr:`url`: the main process or a worker.
 
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
-
-
-class Homeserver:
-    """One Synapse process with its own data directory; use it as a context manager.
-
-    ``modules`` is the ``modules:`` list exactly as it would appear in ``homeserver.yaml`` (may be
-    empty, so the same tests can run against a server without our module). ``extra_config`` is
-    merged over the generated config at the top level, so a test can replace whole sections
-    (``password_config``, ``rc_login``, ...). ``env`` is added to the process environment.
-
-    The process and the directory are always cleaned up on exit, including when start-up fails
-    inside ``with``.
+    Subclasses provide ``url``. Requests go straight to loopback (never through a proxy from the
+    environment) and return the status with the parsed body, so a test can assert on either.
     """
 
-    def __init__(
-        self,
-        modules: Sequence[Mapping[str, Any]] = (),
-        *,
-        server_name: str = "test.local",
-        extra_config: Mapping[str, Any] | None = None,
-        enable_metrics: bool = False,
-        env: Mapping[str, str] | None = None,
-        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
-    ) -> None:
-        self._modules = [dict(module) for module in modules]
-        self._server_name = server_name
-        self._extra_config = dict(extra_config or {})
-        self._enable_metrics = enable_metrics
-        self._env = dict(env or {})
-        self._startup_timeout = startup_timeout
-        # Fixed for the server's life, so a restart with new config keeps its tokens valid.
-        self._registration_secret = secrets.token_hex(32)
-        self._macaroon_secret = secrets.token_hex(32)
-        self._form_secret = secrets.token_hex(32)
-        self._dir: Path | None = None
-        self._port = 0
-        self._metrics_port = 0
-        self._process: subprocess.Popen[bytes] | None = None
-        self._admin_token: str | None = None
-        self._txn = 0
-
-    # -- life cycle ------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def start(self) -> None:
-        """Create the data directory, generate keys, start Synapse and wait for ``/health``.
-
-        Raises ``StartupError`` (with Synapse's output) if it exits or is not healthy in time;
-        the process is stopped by then, but the directory stays until ``close()``.
-        """
-        if self._process is not None:
-            raise RuntimeError("this homeserver is already running")
-        if self._dir is None:
-            self._dir = Path(tempfile.mkdtemp(prefix="synapse-testbed-"))
-            self._port = free_port()
-            self._metrics_port = free_port() if self._enable_metrics else 0
-            self._write_config()
-            self._generate_keys()
-        self._spawn()
-
-    def restart(
-        self,
-        *,
-        env: Mapping[str, str] | None = None,
-        modules: Sequence[Mapping[str, Any]] | None = None,
-        extra_config: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Stop the process and start a new one on the same data directory and port.
-
-        ``env`` replaces the extra environment (e.g. another ``PYTHONHASHSEED``); ``modules`` and
-        ``extra_config``, when given, replace the earlier ones, e.g. to rotate a secret. Users,
-        tokens and devices survive, as they would for an admin restarting Synapse.
-        """
-        self.stop()
-        if env is not None:
-            self._env = dict(env)
-        if modules is not None:
-            self._modules = [dict(module) for module in modules]
-        if extra_config is not None:
-            self._extra_config = dict(extra_config)
-        if modules is not None or extra_config is not None:
-            self._write_config()
-        self.start()
-
-    def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL), keeping the data directory."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def close(self) -> None:
-        """Stop the process and delete the data directory. Safe to call more than once."""
-        try:
-            self.stop()
-        finally:
-            if self._dir is not None:
-                shutil.rmtree(self._dir, ignore_errors=True)
-                self._dir = None
-                self._admin_token = None
-
-    @classmethod
-    def start_expecting_failure(
-        cls,
-        modules: Sequence[Mapping[str, Any]] = (),
-        **kwargs: Any,
-    ) -> StartupError:
-        """Start a server that must refuse to start, and return the ``StartupError`` it raised.
-
-        Takes the constructor's arguments. If Synapse does start, it is stopped and an
-        ``AssertionError`` is raised, so a test cannot pass by accident.
-        """
-        homeserver = cls(modules, **kwargs)
-        try:
-            homeserver.start()
-        except StartupError as error:
-            return error
-        finally:
-            homeserver.close()
-        raise AssertionError("Synapse started, but a start-up failure was expected")
-
-    # -- what tests read ---------------------------------------------------------------------
-
-    @property
-    def server_name(self) -> str:
-        return self._server_name
+    #: Added to the description in a :class:`HomeserverError`, to tell processes apart.
+    _where = ""
 
     @property
     def url(self) -> str:
-        """Base URL of the client listener, e.g. ``http://127.0.0.1:41234``."""
-        return f"http://{HOST}:{self._port}"
-
-    @property
-    def metrics_url(self) -> str:
-        """URL of the Prometheus listener; only with ``enable_metrics=True``."""
-        if not self._enable_metrics:
-            raise RuntimeError("this homeserver was started without enable_metrics=True")
-        return f"http://{HOST}:{self._metrics_port}/_synapse/metrics"
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the Synapse process itself (not of a shell), or ``None`` when not running."""
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def data_dir(self) -> Path:
-        if self._dir is None:
-            raise RuntimeError("this homeserver has no data directory (not started, or closed)")
-        return self._dir
-
-    @property
-    def config_path(self) -> Path:
-        return self.data_dir / "homeserver.yaml"
-
-    def user_id(self, localpart: str) -> str:
-        return f"@{localpart}:{self._server_name}"
-
-    def log_text(self) -> str:
-        """Everything Synapse has logged so far (INFO and up), e.g. to find a module's lines."""
-        return _read(self.data_dir / "homeserver.log")
-
-    def output_text(self) -> str:
-        """Synapse's own stdout/stderr, where errors before logging is set up end up."""
-        return _read(self.data_dir / "process.out")
-
-    # -- HTTP --------------------------------------------------------------------------------
+        raise NotImplementedError
 
     def request(
         self,
@@ -339,18 +154,179 @@ class Homeserver:
     def delete(self, path: str, access_token: str | None = None) -> tuple[int, JsonDict]:
         return self.request("DELETE", path, None, access_token)
 
-    # -- Matrix helpers ----------------------------------------------------------------------
-
     def login(self, body: Mapping[str, Any]) -> tuple[int, JsonDict]:
         """``POST /login`` with ``body`` as given, so tests control every field."""
         return self.post("/_matrix/client/v3/login", body)
 
     def login_flows(self) -> list[str]:
-        """The login types ``GET /login`` advertises, in the server's order (clients care)."""
+        """The login types ``GET /login`` advertises, in the server's order (clients care).
+
+        A worker advertises what its own copy of the modules registered.
+        """
         status, body = self.get("/_matrix/client/v3/login")
         if status != 200:
-            raise HomeserverError("GET /login", status, body)
+            raise HomeserverError(f"GET /login{self._where}", status, body)
         return [flow["type"] for flow in body["flows"]]
+
+    def whoami(self, access_token: str) -> tuple[int, JsonDict]:
+        return self.get("/_matrix/client/v3/account/whoami", access_token)
+
+    def _is_healthy(self) -> bool:
+        """Whether ``/health`` answers 200 (Synapse's listeners are up and serving)."""
+        try:
+            with _OPENER.open(self.url + "/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False  # not listening yet
+
+
+class Homeserver(ScratchProcess, ClientListener):
+    """One Synapse process with its own data directory; use it as a context manager.
+
+    ``modules`` is the ``modules:`` list exactly as it would appear in ``homeserver.yaml`` (may be
+    empty, so the same tests can run against a server without our module). ``extra_config`` is
+    merged over the generated config at the top level, so a test can replace whole sections
+    (``password_config``, ``rc_login``, ...). ``env`` is added to the process environment.
+
+    The process and the directory are always cleaned up on exit, including when start-up fails
+    inside ``with``.
+    """
+
+    def __init__(
+        self,
+        modules: Sequence[Mapping[str, Any]] = (),
+        *,
+        server_name: str = "test.local",
+        extra_config: Mapping[str, Any] | None = None,
+        enable_metrics: bool = False,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+    ) -> None:
+        self._modules = [dict(module) for module in modules]
+        self._server_name = server_name
+        self._extra_config = dict(extra_config or {})
+        self._enable_metrics = enable_metrics
+        self._env = dict(env or {})
+        self._startup_timeout = startup_timeout
+        super().__init__(ManagedProcess("Synapse", stop_grace=STOP_GRACE_SECONDS))
+        # Fixed for the server's life, so a restart with new config keeps its tokens valid.
+        self._registration_secret = secrets.token_hex(32)
+        self._macaroon_secret = secrets.token_hex(32)
+        self._form_secret = secrets.token_hex(32)
+        self._port = 0
+        self._metrics_port = 0
+        self._admin_token: str | None = None
+        self._txn = 0
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the data directory, generate keys, start Synapse and wait for ``/health``.
+
+        Raises ``StartupError`` (with Synapse's output) if it exits or is not healthy in time;
+        the process is stopped by then, but the directory stays until ``close()``.
+        """
+        if self._process.started:
+            raise RuntimeError("this homeserver is already running")
+        if self._dir is None:
+            self._create_directory("synapse-testbed-")
+            self._port = free_port()
+            self._metrics_port = free_port() if self._enable_metrics else 0
+            self._write_config()
+            self._generate_keys()
+        self._spawn()
+
+    def restart(
+        self,
+        *,
+        env: Mapping[str, str] | None = None,
+        modules: Sequence[Mapping[str, Any]] | None = None,
+        extra_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Stop the process and start a new one on the same data directory and port.
+
+        ``env`` replaces the extra environment (e.g. another ``PYTHONHASHSEED``); ``modules`` and
+        ``extra_config``, when given, replace the earlier ones, e.g. to rotate a secret. Users,
+        tokens and devices survive, as they would for an admin restarting Synapse.
+        """
+        self.stop()
+        if env is not None:
+            self._env = dict(env)
+        if modules is not None:
+            self._modules = [dict(module) for module in modules]
+        if extra_config is not None:
+            self._extra_config = dict(extra_config)
+        if modules is not None or extra_config is not None:
+            self._write_config()
+        self.start()
+
+    def close(self) -> None:
+        """Stop the process and delete the data directory. Safe to call more than once."""
+        try:
+            super().close()
+        finally:
+            self._admin_token = None  # its user was in the deleted database
+
+    @classmethod
+    def start_expecting_failure(
+        cls,
+        modules: Sequence[Mapping[str, Any]] = (),
+        **kwargs: Any,
+    ) -> StartupError:
+        """Start a server that must refuse to start, and return the ``StartupError`` it raised.
+
+        Takes the constructor's arguments. If Synapse does start, it is stopped and an
+        ``AssertionError`` is raised, so a test cannot pass by accident.
+        """
+        homeserver = cls(modules, **kwargs)
+        try:
+            homeserver.start()
+        except StartupError as error:
+            return error
+        finally:
+            homeserver.close()
+        raise AssertionError("Synapse started, but a start-up failure was expected")
+
+    # -- what tests read ---------------------------------------------------------------------
+
+    @property
+    def server_name(self) -> str:
+        return self._server_name
+
+    @property
+    def url(self) -> str:
+        """Base URL of the client listener, e.g. ``http://127.0.0.1:41234``."""
+        return f"http://{HOST}:{self._port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """URL of the Prometheus listener; only with ``enable_metrics=True``."""
+        if not self._enable_metrics:
+            raise RuntimeError("this homeserver was started without enable_metrics=True")
+        return f"http://{HOST}:{self._metrics_port}/_synapse/metrics"
+
+    @property
+    def data_dir(self) -> Path:
+        if self._dir is None:
+            raise RuntimeError("this homeserver has no data directory (not started, or closed)")
+        return self._dir
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "homeserver.yaml"
+
+    def user_id(self, localpart: str) -> str:
+        return f"@{localpart}:{self._server_name}"
+
+    def log_text(self) -> str:
+        """Everything Synapse has logged so far (INFO and up), e.g. to find a module's lines."""
+        return read_log(self.data_dir / "homeserver.log")
+
+    def output_text(self) -> str:
+        """Synapse's own stdout/stderr, where errors before logging is set up end up."""
+        return read_log(self.data_dir / "process.out")
+
+    # -- Matrix helpers ----------------------------------------------------------------------
 
     def password_login(self, user_id: str, password: str) -> tuple[int, JsonDict]:
         """An ordinary ``m.login.password`` login, as Element would send it."""
@@ -361,9 +337,6 @@ class Homeserver:
                 "password": password,
             }
         )
-
-    def whoami(self, access_token: str) -> tuple[int, JsonDict]:
-        return self.get("/_matrix/client/v3/account/whoami", access_token)
 
     def register_user(
         self, localpart: str, password: str | None = None, admin: bool = False
@@ -543,44 +516,14 @@ class Homeserver:
             )
 
     def _spawn(self) -> None:
-        data_dir = self.data_dir
-        with open(data_dir / "process.out", "ab") as out:
-            # A plain argument list, no shell: the PID we hold is Synapse's own.
-            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                self._command(),
-                cwd=data_dir,
-                env=self._process_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            self._wait_until_healthy()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_until_healthy(self) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + self._startup_timeout
-        while True:
-            returncode = self._process.poll()
-            if returncode is not None:
-                raise StartupError(
-                    f"Synapse exited with code {returncode} during start-up",
-                    self.output_text(),
-                    self.log_text(),
-                )
-            try:
-                with _OPENER.open(self.url + "/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                pass  # not listening yet
-            if time.monotonic() > deadline:
-                raise StartupError(
-                    f"Synapse was not healthy after {self._startup_timeout:.0f} s",
-                    self.output_text(),
-                    self.log_text(),
-                )
-            time.sleep(0.1)
+        self._process.start(
+            self._command(),
+            cwd=self.data_dir,
+            output=self.data_dir / "process.out",
+            env=self._process_env(),
+            is_ready=self._is_healthy,
+            timeout=self._startup_timeout,
+            poll_interval=0.1,
+            failure=lambda reason: StartupError(reason, self.output_text(), self.log_text()),
+            ready_word="healthy",
+        )

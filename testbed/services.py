@@ -17,14 +17,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from testbed.homeserver import HOST, free_port
+from testbed.process import ManagedProcess, ScratchProcess, read_log, tail
 
 #: Generous: initdb plus a cold start on a busy CI machine.
 DEFAULT_STARTUP_TIMEOUT = 60.0
@@ -51,17 +49,6 @@ class ServiceUnavailableError(RuntimeError):
 
 class ServiceStartupError(RuntimeError):
     """A server was installed but did not come up; the message carries the tail of its log."""
-
-
-def _tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
 
 
 def find_postgres_bin_dir() -> Path | None:
@@ -105,44 +92,24 @@ def require_services() -> None:
         raise ServiceUnavailableError(f"{'; '.join(missing)}: {INSTALL_HINT}")
 
 
-class _Service:
-    """The life cycle both servers share: temp dir, one process, always cleaned up."""
+class _Service(ScratchProcess):
+    """What both servers share: a temp dir, one process on :data:`HOST` and ``port``."""
 
     name = "service"
 
+    #: Asks the server to stop; SIGKILL follows after :data:`STOP_GRACE_SECONDS`.
+    stop_signal: int = signal.SIGTERM
+
     def __init__(self, *, startup_timeout: float = DEFAULT_STARTUP_TIMEOUT) -> None:
+        super().__init__(
+            ManagedProcess(self.name, stop_grace=STOP_GRACE_SECONDS, stop_signal=self.stop_signal)
+        )
         self._startup_timeout = startup_timeout
-        self._dir: Path | None = None
-        self._process: subprocess.Popen[bytes] | None = None
         self.port = 0
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def start(self) -> None:
-        raise NotImplementedError
 
     @property
     def host(self) -> str:
         return HOST
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the server process itself, or ``None`` when not running."""
-        return self._process.pid if self._process is not None else None
 
     @property
     def directory(self) -> Path:
@@ -155,56 +122,26 @@ class _Service:
         return self.directory / "server.log"
 
     def log_text(self) -> str:
-        return _read(self.log_path) if self._dir is not None else ""
+        return read_log(self.log_path) if self._dir is not None else ""
 
-    def stop(self, stop_signal: int = signal.SIGTERM) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(stop_signal)
-        try:
-            process.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    def _spawn(
+        self, command: Sequence[str], is_ready: Callable[[], bool], **popen_kwargs: Any
+    ) -> None:
+        """Start the server, its output in :attr:`log_path`, and wait until ``is_ready()``."""
+        self._process.start(
+            command,
+            cwd=self.directory,
+            output=self.log_path,
+            is_ready=is_ready,
+            timeout=self._startup_timeout,
+            poll_interval=0.05,
+            failure=self._startup_error,
+            **popen_kwargs,
+        )
 
-    def close(self) -> None:
-        """Stop the server and delete its directory. Safe to call more than once."""
-        try:
-            self.stop()
-        finally:
-            if self._dir is not None:
-                shutil.rmtree(self._dir, ignore_errors=True)
-                self._dir = None
-
-    def _spawn(self, command: Sequence[str], **popen_kwargs: Any) -> None:
-        with open(self.log_path, "ab") as log:
-            # A plain argument list, no shell and no runuser: the PID we hold is the server's.
-            self._process = subprocess.Popen(  # noqa: S603 - the server's binary, our arguments
-                list(command),
-                cwd=self.directory,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                **popen_kwargs,
-            )
-
-    def _wait_until_ready(self, is_ready: Any) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + self._startup_timeout
-        while not is_ready():
-            returncode = self._process.poll()
-            if returncode is not None:
-                raise ServiceStartupError(
-                    f"{self.name} exited with code {returncode} during start-up\n"
-                    f"--- {self.name} log (tail) ---\n{_tail(self.log_text())}"
-                )
-            if time.monotonic() > deadline:
-                raise ServiceStartupError(
-                    f"{self.name} was not ready after {self._startup_timeout:.0f} s\n"
-                    f"--- {self.name} log (tail) ---\n{_tail(self.log_text())}"
-                )
-            time.sleep(0.05)
+    def _startup_error(self, reason: str) -> ServiceStartupError:
+        log = tail(self.log_text(), 40)
+        return ServiceStartupError(f"{reason}\n--- {self.name} log (tail) ---\n{log}")
 
 
 class PostgresServer(_Service):
@@ -217,22 +154,25 @@ class PostgresServer(_Service):
 
     name = "PostgreSQL"
 
+    #: PostgreSQL's "fast" shutdown: disconnect clients, stop at once.
+    stop_signal = signal.SIGINT
+
     def __init__(self, *, startup_timeout: float = DEFAULT_STARTUP_TIMEOUT) -> None:
         super().__init__(startup_timeout=startup_timeout)
         self._bin: Path | None = None
         self._databases = 0
 
     def start(self) -> None:
-        if self._process is not None:
+        if self._process.started:
             raise RuntimeError("this PostgreSQL server is already running")
         require_services()
         self._bin = find_postgres_bin_dir()
         assert self._bin is not None
         popen_kwargs = self._drop_root()
-        self._dir = Path(tempfile.mkdtemp(prefix="testbed-postgres-"))
+        directory = self._create_directory("testbed-postgres-")
         if popen_kwargs:
-            os.chown(self._dir, popen_kwargs["user"], popen_kwargs["group"])
-        data = self._dir / "data"
+            os.chown(directory, popen_kwargs["user"], popen_kwargs["group"])
+        data = directory / "data"
         initdb = subprocess.run(  # noqa: S603 - the server's binary, our arguments
             [
                 str(self._bin / "initdb"),
@@ -248,7 +188,7 @@ class PostgresServer(_Service):
                 "C",
                 "--no-sync",
             ],
-            cwd=self._dir,
+            cwd=directory,
             capture_output=True,
             timeout=self._startup_timeout,
             check=False,
@@ -268,7 +208,7 @@ class PostgresServer(_Service):
                 "-p",
                 str(self.port),
                 "-k",
-                str(self._dir),  # the Unix socket lives in our temp dir, not /var/run
+                str(directory),  # the Unix socket lives in our temp dir, not /var/run
                 "-c",
                 "fsync=off",
                 "-c",
@@ -278,13 +218,9 @@ class PostgresServer(_Service):
                 "-c",
                 "max_connections=200",
             ],
+            self._accepts_connections,
             **popen_kwargs,
         )
-        self._wait_until_ready(self._accepts_connections)
-
-    def stop(self, stop_signal: int = signal.SIGINT) -> None:
-        """SIGINT is PostgreSQL's "fast" shutdown: disconnect clients, stop at once."""
-        super().stop(stop_signal)
 
     def create_database(self, name: str | None = None) -> str:
         """Create an empty database (a fresh name unless given) and return its name."""
@@ -370,12 +306,12 @@ class RedisServer(_Service):
     name = "Redis"
 
     def start(self) -> None:
-        if self._process is not None:
+        if self._process.started:
             raise RuntimeError("this Redis server is already running")
         require_services()
         redis_server = find_redis_server()
         assert redis_server is not None
-        self._dir = Path(tempfile.mkdtemp(prefix="testbed-redis-"))
+        directory = self._create_directory("testbed-redis-")
         self.port = free_port()
         self._spawn(
             [
@@ -389,12 +325,12 @@ class RedisServer(_Service):
                 "--appendonly",
                 "no",
                 "--dir",
-                str(self._dir),
+                str(directory),
                 "--daemonize",
                 "no",
-            ]
+            ],
+            self.ping,
         )
-        self._wait_until_ready(self.ping)
 
     def ping(self) -> bool:
         """Whether the server answers ``PING`` with ``PONG``."""

@@ -16,33 +16,26 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from testbed.homeserver import (
     DEFAULT_STARTUP_TIMEOUT,
     HOST,
     STOP_GRACE_SECONDS,
+    ClientListener,
     Homeserver,
-    HomeserverError,
     JsonDict,
     StartupError,
     free_port,
 )
+from testbed.process import Lifecycle, ManagedProcess, read_log
 from testbed.services import PostgresServer, RedisServer
 
 #: What the worker is called in ``worker_name`` (and in Synapse's logs and metrics).
 DEFAULT_WORKER_NAME = "login_worker"
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
 
 
 class MainProcess(Homeserver):
@@ -71,8 +64,14 @@ class MainProcess(Homeserver):
         return config
 
 
-class WorkerProcess:
-    """One ``synapse.app.generic_worker`` process reading the main process's ``homeserver.yaml``."""
+class WorkerProcess(ClientListener):
+    """One ``synapse.app.generic_worker`` process reading the main process's ``homeserver.yaml``.
+
+    It has the HTTP helpers of :class:`Homeserver` (the same :class:`ClientListener`), aimed at
+    the worker's own client listener.
+    """
+
+    _where = " on the worker"
 
     def __init__(
         self,
@@ -87,52 +86,40 @@ class WorkerProcess:
         self._env = dict(env or {})
         self._startup_timeout = startup_timeout
         self._port = 0
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process = ManagedProcess(f"the Synapse worker {name}", stop_grace=STOP_GRACE_SECONDS)
 
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         """Write the worker's config next to the main process's, start it, wait for ``/health``."""
-        if self._process is not None:
+        if self._process.started:
             raise RuntimeError("this worker is already running")
         if not self._port:
             self._port = free_port()
         self._write_config()
-        with open(self._path("process.out"), "ab") as out:
-            # A plain argument list, no shell: the PID we hold is the worker's own.
-            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                [
-                    sys.executable,
-                    "-m",
-                    "synapse.app.generic_worker",
-                    "-c",
-                    str(self._main.config_path),
-                    "-c",
-                    str(self.config_path),
-                ],
-                cwd=self._main.data_dir,
-                env={**os.environ, **self._env},
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            self._wait_until_healthy()
-        except BaseException:
-            self.stop()
-            raise
+        self._process.start(
+            [
+                sys.executable,
+                "-m",
+                "synapse.app.generic_worker",
+                "-c",
+                str(self._main.config_path),
+                "-c",
+                str(self.config_path),
+            ],
+            cwd=self._main.data_dir,
+            output=self._path("process.out"),
+            env={**os.environ, **self._env},
+            is_ready=self._is_healthy,
+            timeout=self._startup_timeout,
+            poll_interval=0.1,
+            failure=lambda reason: StartupError(reason, self.output_text(), self.log_text()),
+            ready_word="healthy",
+        )
 
     def stop(self) -> None:
         """Stop the worker (SIGTERM, then SIGKILL). Its files stay with the main process's."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self._process.stop()
 
     # -- what tests read ---------------------------------------------------------------------
 
@@ -143,7 +130,7 @@ class WorkerProcess:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        return self._process.pid
 
     @property
     def server_name(self) -> str:
@@ -155,62 +142,10 @@ class WorkerProcess:
 
     def log_text(self) -> str:
         """Everything the worker has logged (INFO and up), e.g. the module's accept/refuse lines."""
-        return _read(self._path("worker.log"))
+        return read_log(self._path("worker.log"))
 
     def output_text(self) -> str:
-        return _read(self._path("process.out"))
-
-    # -- HTTP (the same signatures as Homeserver's) ------------------------------------------
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        access_token: str | None = None,
-    ) -> tuple[int, JsonDict]:
-        """One HTTP request to the worker; (status, parsed JSON); never raises on a status."""
-        data = json.dumps(body).encode("utf-8") if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        if access_token is not None:
-            headers["Authorization"] = f"Bearer {access_token}"
-        request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1:<port>, built here
-            self.url + path, data=data, headers=headers, method=method
-        )
-        try:
-            with _OPENER.open(request, timeout=30) as response:
-                status: int = response.status
-                raw: bytes = response.read()
-        except urllib.error.HTTPError as error:
-            status, raw = error.code, error.read()
-        text = raw.decode("utf-8", errors="replace")
-        try:
-            parsed = json.loads(text) if text else {}
-        except ValueError:
-            parsed = None
-        return status, parsed if isinstance(parsed, dict) else {"_raw": text}
-
-    def get(self, path: str, access_token: str | None = None) -> tuple[int, JsonDict]:
-        return self.request("GET", path, None, access_token)
-
-    def post(
-        self, path: str, body: Mapping[str, Any], access_token: str | None = None
-    ) -> tuple[int, JsonDict]:
-        return self.request("POST", path, body, access_token)
-
-    def login(self, body: Mapping[str, Any]) -> tuple[int, JsonDict]:
-        """``POST /login`` on the worker with ``body`` as given."""
-        return self.post("/_matrix/client/v3/login", body)
-
-    def login_flows(self) -> list[str]:
-        """The login types the worker advertises; they come from the worker's own modules."""
-        status, body = self.get("/_matrix/client/v3/login")
-        if status != 200:
-            raise HomeserverError("GET /login on the worker", status, body)
-        return [flow["type"] for flow in body["flows"]]
-
-    def whoami(self, access_token: str) -> tuple[int, JsonDict]:
-        return self.get("/_matrix/client/v3/account/whoami", access_token)
+        return read_log(self._path("process.out"))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -242,34 +177,8 @@ class WorkerProcess:
         }
         self.config_path.write_text(json.dumps(worker_config, indent=2), encoding="utf-8")
 
-    def _wait_until_healthy(self) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + self._startup_timeout
-        while True:
-            returncode = self._process.poll()
-            if returncode is not None:
-                raise StartupError(
-                    f"the Synapse worker {self.name} exited with code {returncode} during start-up",
-                    self.output_text(),
-                    self.log_text(),
-                )
-            try:
-                with _OPENER.open(self.url + "/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                pass  # not listening yet
-            if time.monotonic() > deadline:
-                raise StartupError(
-                    f"the Synapse worker {self.name} was not healthy after"
-                    f" {self._startup_timeout:.0f} s",
-                    self.output_text(),
-                    self.log_text(),
-                )
-            time.sleep(0.1)
 
-
-class WorkerDeployment:
+class WorkerDeployment(Lifecycle):
     """Main process + one ``generic_worker``, on a fresh database of ``postgres`` and on ``redis``.
 
     ``modules`` and ``extra_config`` are as for :class:`Homeserver` and go into the shared config,
@@ -300,22 +209,6 @@ class WorkerDeployment:
         self._startup_timeout = startup_timeout
         self._main: MainProcess | None = None
         self._worker: WorkerProcess | None = None
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def start(self) -> None:
         if self._main is not None:
@@ -367,10 +260,3 @@ class WorkerDeployment:
         if self._worker is None:
             raise RuntimeError("this deployment is not running")
         return self._worker
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
