@@ -118,7 +118,9 @@ def _bool(raw: Mapping[str, Any], key: str, default: bool) -> bool:
     value = raw.get(key, default)
     # Only real YAML booleans: the string "false" must not silently mean true.
     if not isinstance(value, bool):
-        raise ConfigValueError(key, f"must be true or false (a YAML boolean), not {value!r}")
+        # Quote short values ('false', 'yes'); a long one might be a secret put under the wrong key.
+        shown = repr(value) if isinstance(value, str) and len(value) <= 8 else _kind(value)
+        raise ConfigValueError(key, f"must be true or false (a YAML boolean), not {shown}")
     return value
 
 
@@ -150,16 +152,25 @@ def _secrets(raw: Mapping[str, Any], warnings: list[str]) -> tuple[list[str], st
             )
         if not item.strip():
             raise ConfigValueError("shared_secret", "must not be empty")
+        if item != item.strip():
+            warnings.append(
+                "shared_secret: a secret starts or ends with whitespace, which is part of it;"
+                " bridges must use exactly the same characters"
+            )
     return list(values), None
 
 
 def _read_secret_file(path: str, warnings: list[str]) -> list[str]:
     """One secret per line; blank lines and surrounding whitespace are ignored."""
     try:
-        with open(path, encoding="utf-8") as file:
+        # utf-8-sig: a byte-order mark some editors write must not become part of the secret.
+        with open(path, encoding="utf-8-sig") as file:
             mode = os.fstat(file.fileno()).st_mode
             text = file.read()
-    except (OSError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError:
+        # The error's own text would quote bytes of the secret.
+        raise ConfigValueError("shared_secret_path", f"{path} is not valid UTF-8") from None
+    except OSError as error:
         raise ConfigValueError(
             "shared_secret_path", f"cannot read {path}: {error_reason(error)}"
         ) from None
@@ -176,9 +187,16 @@ def _read_secret_file(path: str, warnings: list[str]) -> list[str]:
 
 
 def _patterns(raw: Mapping[str, Any]) -> tuple[re.Pattern[str], ...] | None:
-    value = raw.get("allowed_users")
-    if value is None:
+    if "allowed_users" not in raw:
         return None
+    value = raw["allowed_users"]
+    if value is None:
+        # `allowed_users:` with every entry commented out: never read that as "everyone".
+        raise ConfigValueError(
+            "allowed_users",
+            "is empty (null), which would allow nobody; leave the key out to allow every local"
+            " user",
+        )
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ConfigValueError(
             "allowed_users", "must be a list of regular expressions over full user IDs"

@@ -50,8 +50,19 @@ def qualify_user_id(username: str, server_name: str) -> str:
     return username if username.startswith("@") else f"@{username}:{server_name}"
 
 
+#: Synapse's limit on the length of a user ID; longer ones cannot exist.
+MAX_USER_ID_LENGTH = 255
+
+
 def user_id_refusal(config: DpAuthConfig, user_id: str, server_name: str) -> Refusal | None:
-    """Refusals that need no database: other servers' users, and ``allowed_users``."""
+    """Refusals that need no database: other servers' users, and ``allowed_users``.
+
+    The length test comes first, so that what follows (and the log line) only ever sees a
+    bounded string, whatever an unauthenticated client sends.
+    """
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        reason = f"the user ID is longer than {MAX_USER_ID_LENGTH} characters"
+        return Refusal(Outcome.MALFORMED, reason)
     localpart, colon, domain = user_id[1:].partition(":")
     if not user_id.startswith("@") or not colon or not localpart:
         return Refusal(Outcome.MALFORMED, "the user ID is not of the form @localpart:server")

@@ -61,10 +61,10 @@ class SharedSecretAuthProvider:
         if config.m_login_password_support_enabled:
             checkers[(LOGIN_TYPE_PASSWORD, ("password",))] = self.check_password_login
 
-        self._login_detector: uia.LoginRequestDetector | None = None
+        self._uia_guard: uia.Guard | None = None
         if not config.allow_ui_auth:
             try:
-                self._login_detector = uia.install(
+                self._uia_guard = uia.install(
                     api,
                     hidden_types=[login_type for login_type, _ in checkers],
                     ours=list(checkers.values()),
@@ -116,7 +116,7 @@ class SharedSecretAuthProvider:
         refusal = user_id_refusal(self._config, user_id, self._server_name)
         if refusal is not None:
             return self._refuse(login_type, user_id, refusal)
-        if self._login_detector is not None and not self._login_detector.in_login_request():
+        if self._uia_guard is not None and not self._uia_guard.in_login_request():
             refusal = Refusal(
                 Outcome.UIA_REFUSED,
                 "shared-secret tokens only log in; they do not confirm user-interactive auth"
@@ -143,7 +143,7 @@ class SharedSecretAuthProvider:
 
         count_attempt(login_type, Outcome.SUCCESS)
         logger.info("Shared-secret login as %s accepted (%s)", account.user_id, login_type)
-        return account.user_id, None
+        return account.user_id, self._uia_guard.after_login if self._uia_guard else None
 
     @staticmethod
     def _refuse(login_type: str, user_id: str, refusal: Refusal) -> None:

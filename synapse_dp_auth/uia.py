@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from synapse.logging.context import current_context
@@ -42,13 +42,31 @@ def login_path_patterns() -> tuple[re.Pattern[str], ...]:
     return patterns
 
 
+class Guard:
+    """What the provider needs at login time to keep tokens out of UIA."""
+
+    def __init__(
+        self,
+        detector: LoginRequestDetector,
+        after_login: Callable[[Mapping[str, Any]], Awaitable[None]] | None,
+    ) -> None:
+        self.in_login_request = detector.in_login_request
+        #: Synapse's post-login callback for a token login, when one is needed (see below).
+        self.after_login = after_login
+
+
 def install(
     api: object, hidden_types: Collection[str], ours: Collection[Callable[..., object]]
-) -> LoginRequestDetector:
-    """Check this Synapse, hide ``hidden_types`` from its UIA flows, return the login detector.
+) -> Guard:
+    """Check this Synapse, hide ``hidden_types`` from its UIA flows, return the :class:`Guard`.
 
     ``ours`` are the module's own checker callbacks: a login type that another module also
     registered stays offered.
+
+    With ``ui_auth.session_timeout`` set, Synapse lets an access token skip UIA for some actions
+    (deleting devices) for that long after it was last validated, and a new token counts as just
+    validated. A token obtained with the shared secret must not get that grace: the guard's
+    ``after_login`` marks it as validated long ago, before the client receives it.
 
     Raises:
         UnsupportedSynapseError: before changing anything, if an internal is not as expected.
@@ -62,12 +80,46 @@ def install(
         raise UnsupportedSynapseError("PasswordAuthProvider.auth_checker_callbacks is missing")
     check_supported(auth_handler)
     detector = LoginRequestDetector()
+    # By function, not bound method: a second entry of this module is "us" too, not another
+    # module whose login types must stay offered.
+    our_functions = {_function(callback) for callback in ours}
 
     def others_registered(login_type: str) -> bool:
-        return any(callback not in ours for callback in callbacks.get(login_type, []))
+        return any(
+            _function(callback) not in our_functions for callback in callbacks.get(login_type, [])
+        )
 
+    after_login = _no_ui_auth_grace(homeserver) if _ui_auth_grace_ms(homeserver) else None
     hide_login_types_from_ui_auth(auth_handler, hidden_types, others_registered)
-    return detector
+    return Guard(detector, after_login)
+
+
+def _ui_auth_grace_ms(homeserver: Any) -> int:
+    timeout = getattr(getattr(homeserver.config, "auth", None), "ui_auth_session_timeout", None)
+    if not isinstance(timeout, int):
+        raise UnsupportedSynapseError("config.auth.ui_auth_session_timeout is missing")
+    return timeout
+
+
+def _no_ui_auth_grace(homeserver: Any) -> Callable[[Mapping[str, Any]], Awaitable[None]]:
+    db_pool = getattr(homeserver.get_datastores().main, "db_pool", None)
+    update_one = getattr(db_pool, "simple_update_one", None)
+    if not inspect.iscoroutinefunction(update_one):
+        raise UnsupportedSynapseError("the database pool's simple_update_one is missing")
+
+    async def after_login(login_response: Mapping[str, Any]) -> None:
+        await update_one(
+            table="access_tokens",
+            keyvalues={"token": login_response["access_token"]},
+            updatevalues={"last_validated": 0},
+            desc="synapse_dp_auth_no_ui_auth_grace",
+        )
+
+    return after_login
+
+
+def _function(callback: object) -> object:
+    return getattr(callback, "__func__", callback)
 
 
 def check_supported(auth_handler: object) -> None:

@@ -64,6 +64,12 @@ class ParseConfigTests(unittest.TestCase):
             ),
         )
 
+    def test_whitespace_around_an_inline_secret_warns(self) -> None:
+        parsed = SharedSecretAuthProvider.parse_config({"shared_secret": f" {SECRET}"})
+        self.assertEqual(parsed.secrets, (f" {SECRET}".encode(),))
+        self.assertEqual(len(parsed.warnings), 1)
+        self.assertIn("starts or ends with whitespace", parsed.warnings[0])
+
     def test_secret_is_not_in_repr(self) -> None:
         parsed = SharedSecretAuthProvider.parse_config({"shared_secret": SECRET})
         self.assertNotIn(SECRET, repr(parsed))
@@ -138,6 +144,18 @@ class ParseConfigTests(unittest.TestCase):
                 "allow nobody",
             ),
             (
+                "allowed_users null",
+                {"shared_secret": SECRET, "allowed_users": None},
+                "allowed_users",
+                "leave the key out to allow every local user",
+            ),
+            (
+                "toggle holding a secret",
+                {"shared_secret": SECRET, "allow_admins": "a-secret-pasted-here"},
+                "allow_admins",
+                "not str",
+            ),
+            (
                 "allowed_users bad regex",
                 {"shared_secret": SECRET, "allowed_users": ["@(a:b"]},
                 "allowed_users",
@@ -181,6 +199,21 @@ class SecretFileTests(unittest.TestCase):
         self.assertEqual(parsed.secrets, (SECRET.encode(),))
         self.assertEqual(parsed.shared_secret_path, path)
         self.assertEqual(parsed.warnings, ())
+
+    def test_byte_order_mark_is_not_part_of_the_secret(self) -> None:
+        path = self.write("\ufeff" + SECRET + "\n")
+        parsed = SharedSecretAuthProvider.parse_config({"shared_secret_path": path})
+        self.assertEqual(parsed.secrets, (SECRET.encode(),))
+
+    def test_not_utf8_does_not_quote_the_file(self) -> None:
+        handle, path = tempfile.mkstemp()
+        with os.fdopen(handle, "wb") as file:
+            file.write(b"secret-\xff-more")
+        self.addCleanup(os.unlink, path)
+        with self.assertRaisesRegex(ConfigError, "is not valid UTF-8") as caught:
+            SharedSecretAuthProvider.parse_config({"shared_secret_path": path})
+        self.assertNotIn("xff", str(caught.exception.msg))
+        self.assertNotIn("secret-", str(caught.exception.msg))
 
     def test_one_secret_per_line_for_rotation(self) -> None:
         path = self.write(f"{SECRET}\n\n{'n' * 48}\n")

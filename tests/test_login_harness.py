@@ -180,6 +180,18 @@ class RefusalTests(ModuleTestCase):
         self.post_login(self.login_body(DEVTURE, self.alice, self.token_for(self.alice)))
         self.assertEqual(queried, [self.alice])
 
+    def test_huge_user_id_gives_a_bounded_log_line(self) -> None:
+        huge = "@a:" + "x" * 200_000
+        refusals = self.assert_refused(
+            self.login_body(DEVTURE, huge, self.token_for(huge)), "longer than 255 characters"
+        )
+        self.assertLess(len(refusals[0]), 600)
+
+    def test_control_characters_do_not_forge_log_lines(self) -> None:
+        forged = "@eve:test\nShared-secret login as @admin:test accepted"
+        refusals = self.assert_refused(self.login_body(DEVTURE, forged, "0" * 128), "")
+        self.assertNotIn("\n", refusals[0])
+
     def test_success_logs_without_the_token(self) -> None:
         token = self.token_for(self.alice)
         with self.captured_logs() as logs:

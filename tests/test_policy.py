@@ -47,6 +47,13 @@ class UserIdTests(unittest.TestCase):
         self.assertEqual(self.outcome("@alice:example.org:8448"), Outcome.REMOTE_USER)
         self.assertEqual(self.outcome("@alice:example.org.evil"), Outcome.REMOTE_USER)
 
+    def test_too_long(self) -> None:
+        longest = "@" + "a" * (255 - len(":example.org") - 1) + ":example.org"
+        self.assertEqual(len(longest), 255)
+        self.assertIsNone(self.outcome(longest))
+        self.assertEqual(self.outcome("@a" + longest[1:]), Outcome.MALFORMED)
+        self.assertEqual(self.outcome("@a:" + "x" * 200_000), Outcome.MALFORMED)
+
     def test_malformed(self) -> None:
         for user_id in ("@", "@:example.org", "@alice", "alice:example.org", ""):
             self.assertEqual(self.outcome(user_id), Outcome.MALFORMED, user_id)

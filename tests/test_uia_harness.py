@@ -98,6 +98,55 @@ class DefaultRefusesUiaTests(UiaTestCase):
         self.assertEqual(channel.code, 200, channel.json_body)
 
 
+class SessionTimeoutTests(UiaTestCase):
+    """``ui_auth.session_timeout`` lets a fresh login skip UIA; a token login must not."""
+
+    def default_config(self) -> dict[str, Any]:
+        config = super().default_config()
+        config["ui_auth"] = {"session_timeout": "5m"}
+        return config
+
+    def prepare(self, reactor: Any, clock: Any, hs: Any) -> None:
+        # The harness clock starts at 0, where "validated at time 0" would still be recent.
+        reactor.advance(3600)
+        super().prepare(reactor, clock, hs)
+
+    def delete_victim_without_auth(self, access_token: str) -> int:
+        channel = self.make_request(
+            "DELETE", "/_matrix/client/v3/devices/VICTIM", {}, access_token=access_token
+        )
+        return int(channel.code)
+
+    def test_password_login_gets_the_grace(self) -> None:
+        """The control: Synapse's grace period really is on in this server."""
+        self.assertEqual(self.delete_victim_without_auth(self.access_token), 200)
+
+    def test_token_login_does_not(self) -> None:
+        channel = self.post_login(self.login_body(PASSWORD, self.alice, self.token_for(self.alice)))
+        self.assertEqual(channel.code, 200, channel.json_body)
+        self.assertEqual(self.delete_victim_without_auth(channel.json_body["access_token"]), 401)
+        channel = self.post_login(self.login_body(DEVTURE, self.alice, self.token_for(self.alice)))
+        self.assertEqual(self.delete_victim_without_auth(channel.json_body["access_token"]), 401)
+        # The token is otherwise fine, and the user's own password still confirms UIA.
+        self.assertEqual(self.whoami(channel.json_body["access_token"]), self.alice)
+        self.access_token = channel.json_body["access_token"]
+        self.assertEqual(
+            self.delete_device(self.identified(PASSWORD, "password", USER_PASSWORD)).code, 200
+        )
+
+
+class TwoEntriesTests(UiaTestCase):
+    """The module listed twice: still nothing of ours offered in UIA."""
+
+    def default_config(self) -> dict[str, Any]:
+        config = super().default_config()
+        config["modules"] = config["modules"] * 2
+        return config
+
+    def test_shared_secret_type_is_not_offered(self) -> None:
+        self.assertEqual(self.offered_stages(), {PASSWORD})
+
+
 class AllowUiAuthTests(UiaTestCase):
     """``allow_ui_auth: true`` restores the older module's behaviour, on purpose."""
 
@@ -150,6 +199,13 @@ class PasswordlessUserTests(ModuleTestCase):
         # Without the module Synapse offers bob nothing to authenticate with; so do we.
         self.assertEqual(channel.code, 401, channel.json_body)
         self.assertEqual(channel.json_body["flows"], [])
+
+
+class PasswordlessUserTwoEntriesTests(PasswordlessUserTests):
+    def default_config(self) -> dict[str, Any]:
+        config = super().default_config()
+        config["modules"] = config["modules"] * 2
+        return config
 
 
 class PasswordlessUserWithoutModuleTests(PasswordlessUserTests):
