@@ -47,7 +47,7 @@ def read_secret(secret_file: str | None) -> str:
     if value is not None:
         if not value.strip():
             raise CliError(f"{SECRET_ENV} is set but empty", EXIT_USAGE)
-        return value.strip()
+        return _encodable(value.strip(), SECRET_ENV)
     if sys.stdin is not None and sys.stdin.isatty():
         try:
             value = getpass.getpass("Shared secret (not shown): ")
@@ -55,7 +55,7 @@ def read_secret(secret_file: str | None) -> str:
             value = ""
         if not value.strip():
             raise CliError("no shared secret entered", EXIT_USAGE)
-        return value.strip()
+        return _encodable(value.strip(), "the secret entered")
     raise CliError(
         f"no shared secret: give --secret-file PATH (or - for stdin), set {SECRET_ENV}, or run"
         " on a terminal to be asked (never as an argument: ps and shell history would show it)",
@@ -64,19 +64,39 @@ def read_secret(secret_file: str | None) -> str:
 
 
 def _secret_from_file(path: str) -> str:
-    """The first non-blank line, stripped: the format of the module's ``shared_secret_path``."""
+    """The first non-blank line, stripped: the format of the module's ``shared_secret_path``.
+
+    A UTF-8 byte order mark (as some Windows editors write) is not part of the secret, as the
+    module itself reads the file."""
+    source = "stdin" if path == "-" else path
     try:
         if path == "-":
-            text = sys.stdin.read()
+            text = sys.stdin.read().removeprefix("\ufeff")
         else:
-            with open(path, encoding="utf-8") as file:
+            with open(path, encoding="utf-8-sig") as file:
                 text = file.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise CliError(f"cannot read {path}: {error_reason(error)}", EXIT_USAGE) from None
+    except UnicodeDecodeError:
+        # Not error_reason: the decoder's message quotes the offending byte of the secret.
+        raise CliError(f"cannot read {source}: not valid UTF-8", EXIT_USAGE) from None
+    except OSError as error:
+        raise CliError(f"cannot read {source}: {error_reason(error)}", EXIT_USAGE) from None
     for line in text.splitlines():
         if line.strip():
-            return line.strip()
-    raise CliError(f"{'stdin' if path == '-' else path} holds no secret", EXIT_USAGE)
+            return _encodable(line.strip(), source)
+    raise CliError(f"{source} holds no secret", EXIT_USAGE)
+
+
+def _encodable(secret: str, source: str) -> str:
+    """``secret`` if it has UTF-8 bytes to be the HMAC key.
+
+    Text from the environment or a non-UTF-8 stdin carries undecodable bytes as lone surrogates
+    (PEP 383), which have none; the error names where the secret came from and nothing of it.
+    """
+    try:
+        secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CliError(f"{source} is not valid UTF-8", EXIT_USAGE) from None
+    return secret
 
 
 def _user_id(value: str) -> str:
@@ -122,6 +142,18 @@ def command_doctor(args: argparse.Namespace, out: TextIO) -> int:
     if args.secret_file is not None and args.user is None:
         raise CliError("--secret-file is only used with --user", EXIT_USAGE)
     client = doctor.HomeserverClient(args.homeserver_url, args.timeout)  # checks the URL first
+    if (
+        args.user is not None
+        and not args.allow_insecure_http
+        and doctor.sends_in_clear_over_network(client.base_url)
+    ):
+        # Checked before the secret is asked for: the token is a lasting credential for the user.
+        raise CliError(
+            f"{client.base_url} is plain http:// to another machine, and --user would send"
+            f" {args.user}'s login token (a permanent credential) unencrypted: use the https://"
+            " URL, or give --allow-insecure-http if that network path is trusted",
+            EXIT_USAGE,
+        )
     secret = read_secret(args.secret_file) if args.user is not None else None
     families = doctor.FAMILIES
     if args.family:
@@ -190,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", type=_user_id, metavar="USER_ID", help="log in as this user to confirm"
     )
     diagnose.add_argument("--secret-file", metavar="PATH", help=secret_help)
+    diagnose.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="with --user, allow a plain http:// URL to a host other than this machine (refused"
+        " by default: the user's login token, a permanent credential, would cross the network"
+        " unencrypted; http:// to localhost, 127.0.0.0/8 or ::1 needs no flag)",
+    )
     names = [family.name for family in doctor.FAMILIES]
     diagnose.add_argument(
         "--family",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import http.client
+import ipaddress
 import json
 import socket
 import ssl
@@ -39,6 +40,11 @@ LOGOUT_PATH = "/_matrix/client/v3/logout"
 
 #: Enough for any Matrix answer here; a larger body is not one.
 _MAX_BODY = 1 << 20
+
+#: At most this many characters of one piece of server text (escapes included) in a report.
+MAX_SERVER_TEXT = 200
+#: At most this many of the login types a server lists are shown.
+_MAX_LISTED_TYPES = 50
 
 
 class Choice(enum.Enum):
@@ -131,13 +137,14 @@ class LoginOutcome:
         return self.status == 200
 
     def describe(self) -> str:
+        """One line for the report; the server's words in it are escaped and bounded."""
         if self.ok:
-            return f"logged in as {self.user_id}"
+            return f"logged in as {server_text(self.user_id or '?')}"
         parts = [f"HTTP {self.status}"]
         if self.errcode:
-            parts.append(self.errcode)
+            parts.append(server_text(self.errcode))
         text = " ".join(parts)
-        return f"{text}: {self.error}" if self.error else text
+        return f"{text}: {server_text(self.error)}" if self.error else text
 
     @property
     def unknown_login_type(self) -> bool:
@@ -488,6 +495,52 @@ def is_full_user_id(user_id: str) -> bool:
     )
 
 
+def server_text(text: str, limit: int = MAX_SERVER_TEXT) -> str:
+    """``text`` from the server made safe to print: every character that is not printable
+    (ESC and the other controls, line breaks, bidi overrides, lone surrogates) as its Python
+    escape, and at most ``limit`` characters in all, ``...`` marking a cut.
+
+    Every piece of server text the doctor echoes goes through here, so that a hostile or broken
+    server can neither drive the admin's terminal with escape sequences nor flood it.
+    """
+    pieces: list[str] = []
+    length = 0
+    for char in text:
+        piece = char if char.isprintable() else _escape(char)
+        if length + len(piece) > limit:
+            pieces.append("...")
+            break
+        pieces.append(piece)
+        length += len(piece)
+    return "".join(pieces)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1: a request there does not cross a network."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def sends_in_clear_over_network(base_url: str) -> bool:
+    """Whether requests to ``base_url`` travel unencrypted beyond this machine (plain http:// to a
+    host that is not loopback): a login token sent there can be read or replayed on the way."""
+    parts = urllib.parse.urlsplit(base_url)
+    return parts.scheme == "http" and not is_loopback_host(parts.hostname or "")
+
+
 # -- HTTP ------------------------------------------------------------------------------------------
 
 
@@ -535,12 +588,13 @@ class HomeserverClient:
         status, body, _, headers = self._request("GET", LOGIN_PATH)
         url = self.base_url + LOGIN_PATH
         if status != 200:
-            what = body.get("errcode") if isinstance(body, dict) else None
-            reason = f" {what}" if what else ""
+            what = _str_or_none(body.get("errcode")) if isinstance(body, dict) else None
+            reason = f" {server_text(what)}" if what else ""
             if 300 <= status < 400:
+                location = server_text(headers.get("location", "?"))
                 raise DoctorError(
-                    f"GET {url} was redirected to {headers.get('location', '?')}: use the URL it"
-                    " redirects to (the bridges need it too: a redirected login loses its body)"
+                    f"GET {url} was redirected to {location}: use the URL it redirects to (the"
+                    " bridges need it too: a redirected login loses its body)"
                 )
             raise DoctorError(
                 f"GET {url} answered HTTP {status}{reason}: this is not a Matrix homeserver's"
@@ -548,7 +602,7 @@ class HomeserverClient:
             )
         flows = body.get("flows") if isinstance(body, dict) else None
         if not isinstance(flows, list):
-            kind = headers.get("content-type", "no content type").split(";")[0]
+            kind = server_text(headers.get("content-type", "no content type").split(";")[0])
             got = "JSON without a list of flows" if isinstance(body, dict) else f"{kind}, not JSON"
             raise DoctorError(
                 f"GET {url} answered with {got}: this is not a Matrix homeserver's client API"
@@ -563,18 +617,21 @@ class HomeserverClient:
         """``POST /login``; returns the outcome and the access token to log out again."""
         status, answer, raw, _ = self._request("POST", LOGIN_PATH, body)
         if not isinstance(answer, dict):
-            text = raw[:200].decode("utf-8", errors="replace").strip() or "an empty answer"
-            return LoginOutcome(status=status, error=f"not JSON: {text}"), None
+            # Only the start: LoginOutcome.describe escapes and bounds it again for the report.
+            text = raw[:MAX_SERVER_TEXT].decode("utf-8", errors="replace").strip()
+            return LoginOutcome(status=status, error=f"not JSON: {text or 'an empty answer'}"), None
         access_token = answer.get("access_token")
         if status == 200 and not isinstance(access_token, str):
             return LoginOutcome(status=status, error="answered 200 without an access token"), None
         retry = answer.get("retry_after_ms")
+        # A plausible wait only (up to a day): the report prints it.
+        plausible = type(retry) is int and 0 < retry <= 86_400_000  # not a bool, either
         outcome = LoginOutcome(
             status=status,
             errcode=_str_or_none(answer.get("errcode")),
             error=_str_or_none(answer.get("error")),
             user_id=_str_or_none(answer.get("user_id")),
-            retry_after_ms=retry if isinstance(retry, int) else None,
+            retry_after_ms=retry if plausible else None,
         )
         return outcome, access_token if status == 200 else None
 
@@ -582,8 +639,10 @@ class HomeserverClient:
         """``POST /logout``: deletes the device and the token. Raises :class:`DoctorError`."""
         status, answer, _, _ = self._request("POST", LOGOUT_PATH, {}, access_token)
         if status != 200:
-            detail = answer.get("error") if isinstance(answer, dict) else None
-            raise DoctorError(f"logout answered HTTP {status}" + (f": {detail}" if detail else ""))
+            detail = _str_or_none(answer.get("error")) if isinstance(answer, dict) else None
+            raise DoctorError(
+                f"logout answered HTTP {status}" + (f": {server_text(detail)}" if detail else "")
+            )
 
     def _request(
         self,
@@ -674,8 +733,10 @@ def run(
 
     advertised = client.login_types()
     write(f"GET {client.base_url}{LOGIN_PATH} lists, in this order:")
-    for number, login_type in enumerate(advertised, start=1):
-        write(f"  {number}. {login_type}")
+    for number, login_type in enumerate(advertised[:_MAX_LISTED_TYPES], start=1):
+        write(f"  {number}. {server_text(login_type)}")
+    if len(advertised) > _MAX_LISTED_TYPES:
+        write(f"  ... and {len(advertised) - _MAX_LISTED_TYPES} more")
     if not advertised:
         write("  (nothing)")
 

@@ -9,7 +9,9 @@ login, so by default this module:
   ``LoginRestServlet``), read from the request that Synapse's logging context carries; and
 * hides its login types from the UIA flows Synapse offers, by wrapping
   ``AuthHandler._get_available_ui_auth_types`` on this homeserver's instance, so that enabling the
-  module changes neither what UIA offers nor what it accepts.
+  module changes neither what UIA offers nor what it accepts; and
+* with ``ui_auth.session_timeout`` set, marks each access token it issues as not recently
+  validated, so that the token cannot skip UIA during Synapse's grace period either.
 
 Both rely on Synapse internals. :func:`check_supported` runs at start-up and refuses to start,
 naming the Synapse version, when they are not as expected: this fails closed and loudly rather
