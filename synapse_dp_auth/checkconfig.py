@@ -58,7 +58,11 @@ def load_homeserver_config(paths: Sequence[str]) -> tuple[dict[str, Any], dict[s
     for path in files:
         try:
             text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
+        except UnicodeDecodeError:
+            # Not error_reason: the decoder's message quotes the offending byte, which may be
+            # one of an inline shared_secret.
+            raise ConfigFileError(f"cannot read {path}: not valid UTF-8") from None
+        except OSError as error:
             raise ConfigFileError(f"cannot read {path}: {error_reason(error)}") from None
         try:
             loaded = yaml.safe_load(text)

@@ -498,7 +498,7 @@ def is_full_user_id(user_id: str) -> bool:
 def server_text(text: str, limit: int = MAX_SERVER_TEXT) -> str:
     """``text`` from the server made safe to print: every character that is not printable
     (ESC and the other controls, line breaks, bidi overrides, lone surrogates) as its Python
-    escape, and at most ``limit`` characters in all, ``...`` marking a cut.
+    escape, and at most ``limit`` characters of it (escapes counted), then ``...`` if cut.
 
     Every piece of server text the doctor echoes goes through here, so that a hostile or broken
     server can neither drive the admin's terminal with escape sequences nor flood it.

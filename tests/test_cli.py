@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import http.server
 import io
+import json
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -335,6 +336,43 @@ def test_full_user_ids(user_id: str, valid: bool) -> None:
     assert doctor.is_full_user_id(user_id) is valid
 
 
+def test_server_text_escapes_what_a_terminal_would_act_on() -> None:
+    assert doctor.server_text("Invalid username or password") == "Invalid username or password"
+    assert doctor.server_text("a\x1b[2Jb\x07\r\n\t\x9b") == "a\\x1b[2Jb\\x07\\x0d\\x0a\\x09\\x9b"
+    # Bidi overrides, lone surrogates (PEP 383), invisible tags; printable non-ASCII stays.
+    assert doctor.server_text("\u202eexe.txt \udcff \U000e0041 ü") == (
+        "\\u202eexe.txt \\udcff \\U000e0041 ü"
+    )
+
+
+def test_server_text_is_bounded() -> None:
+    assert doctor.server_text("x" * doctor.MAX_SERVER_TEXT) == "x" * doctor.MAX_SERVER_TEXT
+    assert doctor.server_text("x" * 10_000) == "x" * doctor.MAX_SERVER_TEXT + "..."
+    # Escapes count towards the bound.
+    assert doctor.server_text("\x1b" * 10_000, limit=8) == "\\x1b\\x1b..."
+
+
+@pytest.mark.parametrize(
+    ("url", "in_clear"),
+    [
+        ("http://127.0.0.1:8008", False),
+        ("http://127.1.2.3", False),
+        ("http://[::1]:8008", False),
+        ("http://localhost:8008", False),
+        ("http://LocalHost", False),
+        ("https://matrix.example.org", False),
+        ("https://203.0.113.7:8448", False),
+        ("http://matrix.example.org", True),
+        ("http://192.168.1.10:8008", True),
+        ("http://[fe80::1]", True),
+        ("http://localhost.example.org", True),
+        ("http://127.0.0.1.example.org", True),
+    ],
+)
+def test_plain_http_beyond_loopback(url: str, in_clear: bool) -> None:
+    assert doctor.sends_in_clear_over_network(url) is in_clear
+
+
 # -- token -------------------------------------------------------------------------------------
 
 
@@ -429,6 +467,66 @@ def test_token_empty_environment_variable(
     code, _, err = run_cli(capsys, "token", USER)
     assert code == 2
     assert f"{cli.SECRET_ENV} is set but empty" in err
+
+
+# A byte that is not UTF-8, as Python hands it over from the environment or a non-UTF-8 stdin.
+UNDECODABLE_SECRET = SECRET[:20] + "\udcff" + SECRET[20:]
+
+
+@pytest.mark.parametrize(
+    "argv", [["token", USER], ["doctor", "http://127.0.0.1:1", "--user", USER]]
+)
+def test_secret_not_utf8_in_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    monkeypatch.setenv(cli.SECRET_ENV, UNDECODABLE_SECRET)
+    code, out, err = run_cli(capsys, *argv)
+    assert (code, out) == (2, "")
+    # One line naming the source, and nothing of the secret (not even the bad byte).
+    assert err == f"synapse_dp_auth {argv[0]}: error: {cli.SECRET_ENV} is not valid UTF-8\n"
+
+
+def test_secret_not_utf8_on_stdin_or_prompt(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(UNDECODABLE_SECRET + "\n"))
+    code, _, err = run_cli(capsys, "token", USER, "--secret-file", "-")
+    assert (code, err) == (2, "synapse_dp_auth token: error: stdin is not valid UTF-8\n")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": UNDECODABLE_SECRET)
+    code, _, err = run_cli(capsys, "token", USER)
+    assert (code, err) == (
+        2,
+        "synapse_dp_auth token: error: the secret entered is not valid UTF-8\n",
+    )
+
+
+def test_secret_file_byte_order_mark_is_not_part_of_the_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "secret"
+    path.write_bytes(b"\xef\xbb\xbf" + SECRET.encode() + b"\r\n")
+    _, out, _ = run_cli(capsys, "token", USER, "--secret-file", str(path))
+    assert out == make_token(SECRET, USER) + "\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\ufeff" + SECRET + "\n"))
+    _, out, _ = run_cli(capsys, "token", USER, "--secret-file", "-")
+    assert out == make_token(SECRET, USER) + "\n"
+
+
+def test_secret_file_not_utf8_is_not_quoted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "secret"
+    path.write_bytes(SECRET[:20].encode() + b"\xff" + SECRET[20:].encode())
+    code, out, err = run_cli(capsys, "token", USER, "--secret-file", str(path))
+    assert (code, out) == (2, "")
+    # The decoder's own message would quote the byte (0xff) and where it is.
+    assert err == f"synapse_dp_auth token: error: cannot read {path}: not valid UTF-8\n"
 
 
 def test_token_needs_a_full_user_id(
@@ -668,6 +766,20 @@ def test_check_config_unreadable(
     assert SECRET not in err  # PyYAML's snippet of the offending line is left out
 
 
+def test_check_config_not_utf8_is_not_quoted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "homeserver.yaml"
+    secret = SECRET[:20].encode() + b"\xff" + SECRET[20:].encode()
+    path.write_bytes(
+        f"modules:\n  - module: {MODULE}\n    config:\n      shared_secret: ".encode() + secret
+    )
+    code, out, err = run_cli(capsys, "check-config", str(path))
+    assert (code, out) == (1, "")
+    # The decoder's own message would quote a byte of the inline secret (0xff).
+    assert err == f"synapse_dp_auth check-config: error: cannot read {path}: not valid UTF-8\n"
+
+
 def test_check_config_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "check-config", str(tmp_path / "nope.yaml"))
     assert code == 1
@@ -815,6 +927,192 @@ def test_doctor_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     code, _, err = run_cli(capsys, "doctor", "http://127.0.0.1:1", "--family", "nope")
     assert code == 2
     assert "invalid choice" in err
+
+
+def test_doctor_refuses_to_send_a_token_over_plain_http(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    resolved: list[str] = []
+
+    def no_such_host(host: str, *args: Any, **kwargs: Any) -> Any:
+        resolved.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    monkeypatch.setenv(cli.SECRET_ENV, SECRET)
+    url = "http://matrix.example.org:8008"
+    code, out, err = run_cli(capsys, "doctor", url, "--user", USER)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"synapse_dp_auth doctor: error: {url} is plain http:// to another machine, and --user"
+        f" would send {USER}'s login token (a permanent credential) unencrypted: use the"
+        " https:// URL, or give --allow-insecure-http if that network path is trusted\n"
+    )
+    assert resolved == []  # refused before any request
+    # Told to, it goes ahead (and here finds no such host).
+    err = doctor_error(capsys, url, "--user", USER, "--allow-insecure-http")
+    assert "cannot resolve the host name 'matrix.example.org'" in err
+    # Without --user no token is sent: plain http is fine.
+    err = doctor_error(capsys, url)
+    assert "cannot resolve the host name 'matrix.example.org'" in err
+    assert resolved == ["matrix.example.org", "matrix.example.org"]
+
+    _, out, _ = run_cli(capsys, "doctor", "--help")
+    assert "--allow-insecure-http" in out
+
+
+# -- doctor: a hostile server ----------------------------------------------------------------------
+
+LOGIN = "/_matrix/client/v3/login"
+LOGOUT = "/_matrix/client/v3/logout"
+#: Set the terminal's title, ring, clear the screen, and start a line of the server's choosing.
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\r\n"
+HOSTILE_SHOWN = "\\x1b]0;owned\\x07\\x1b[2J\\x0d\\x0a"
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def json_answer(status: int, body: object) -> Answer:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """Answers each (method, path) with what the test put in ``routes``."""
+
+    routes: ClassVar[dict[tuple[str, str], Answer]] = {}
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = urllib.parse.urlsplit(self.path).path
+        status, headers, body = self.routes[(self.command, path)]
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[str, dict[tuple[str, str], Answer]]]:
+    """A server on loopback that says whatever the test wants: (its URL, its routes)."""
+    routes: dict[tuple[str, str], Answer] = {}
+
+    class Handler(_Scripted):
+        pass
+
+    Handler.routes = routes
+    server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{HOST}:{server.server_address[1]}", routes
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def assert_harmless(text: str) -> None:
+    """Nothing a terminal acts on but the report's own line ends, and no flood."""
+    for line in text.split("\n"):
+        assert line.isprintable(), repr(line)
+        assert len(line) < 1000, line[:100]
+
+
+def test_doctor_escapes_login_types_and_refusals(
+    scripted: tuple[str, dict[tuple[str, str], Answer]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, routes = scripted
+    types = [PASSWORD, DEVTURE, f"m.login.{HOSTILE}", "x" * 10_000, *(f"t{n}" for n in range(100))]
+    routes[("GET", LOGIN)] = json_answer(200, {"flows": [{"type": t} for t in types]})
+    routes[("POST", LOGIN)] = json_answer(
+        403, {"errcode": f"M_FORBIDDEN{HOSTILE}", "error": f"no{HOSTILE}\udcff" + "y" * 10_000}
+    )
+    monkeypatch.setenv(cli.SECRET_ENV, SECRET)
+    code, out, err = run_cli(capsys, "doctor", url, "--user", USER)
+    assert (code, err) == (1, "")
+    assert_harmless(out)
+    assert f"  3. m.login.{HOSTILE_SHOWN}\n" in out
+    assert f"  4. {'x' * doctor.MAX_SERVER_TEXT}...\n" in out
+    assert "  50. t45\n  ... and 54 more\n" in out
+    assert f"HTTP 403 M_FORBIDDEN{HOSTILE_SHOWN}: no{HOSTILE_SHOWN}\\udcffyyy" in out
+
+
+def test_doctor_escapes_a_non_json_body_user_id_and_logout_error(
+    scripted: tuple[str, dict[tuple[str, str], Answer]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, routes = scripted
+    routes[("GET", LOGIN)] = json_answer(200, {"flows": [{"type": DEVTURE}]})
+    routes[("POST", LOGIN)] = (502, {"Content-Type": "text/html"}, HOSTILE.encode() + b"z" * 9999)
+    monkeypatch.setenv(cli.SECRET_ENV, SECRET)
+    code, out, err = run_cli(capsys, "doctor", url, "--user", USER, "--family", "mautrix-go-bots")
+    assert (code, err) == (1, "")
+    assert_harmless(out)
+    assert f"HTTP 502: not JSON: {HOSTILE_SHOWN}zzz" in out
+
+    routes[("POST", LOGIN)] = json_answer(
+        200, {"access_token": "syt_x", "user_id": f"{USER}{HOSTILE}", "device_id": "D"}
+    )
+    routes[("POST", LOGOUT)] = json_answer(500, {"error": f"{HOSTILE}" * 1000})
+    code, out, err = run_cli(capsys, "doctor", url, "--user", USER, "--family", "mautrix-go-bots")
+    assert (code, err) == (1, "")
+    assert_harmless(out)
+    assert f"logged in as {USER}{HOSTILE_SHOWN}" in out
+    assert f"LOGOUT FAILED (logout answered HTTP 500: {HOSTILE_SHOWN}" in out
+
+
+def test_doctor_ignores_an_implausible_wait(
+    scripted: tuple[str, dict[tuple[str, str], Answer]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, routes = scripted
+    routes[("GET", LOGIN)] = json_answer(200, {"flows": [{"type": DEVTURE}]})
+    routes[("POST", LOGIN)] = json_answer(
+        429, {"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 10**1000}
+    )
+    monkeypatch.setenv(cli.SECRET_ENV, SECRET)
+    code, out, _ = run_cli(capsys, "doctor", url, "--user", USER, "--family", "mautrix-go-bots")
+    assert code == 1
+    assert_harmless(out)
+    assert "fix: rate-limited by Synapse: raise rc_login" in out
+    assert "wait" not in out
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            (302, {"Location": f"https://elsewhere.example/{HOSTILE.strip()}"}, b""),
+            "was redirected to https://elsewhere.example/\\x1b]0;owned\\x07\\x1b[2J: use",
+        ),
+        (json_answer(404, {"errcode": HOSTILE * 1000}), f"answered HTTP 404 {HOSTILE_SHOWN}"),
+        (
+            (200, {"Content-Type": "text/\x1b[31mhtml\x07; charset=utf-8"}, b"hello"),
+            "answered with text/\\x1b[31mhtml\\x07, not JSON",
+        ),
+    ],
+)
+def test_doctor_escapes_what_a_non_homeserver_says(
+    scripted: tuple[str, dict[tuple[str, str], Answer]],
+    capsys: pytest.CaptureFixture[str],
+    answer: Answer,
+    expected: str,
+) -> None:
+    url, routes = scripted
+    routes[("GET", LOGIN)] = answer
+    err = doctor_error(capsys, url)
+    assert_harmless(err.removesuffix("\n"))
+    assert expected in err
 
 
 # -- doctor against real Synapse processes -----------------------------------------------------
