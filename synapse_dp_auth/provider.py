@@ -20,6 +20,7 @@ from synapse_dp_auth import uia
 from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, parse_config
 from synapse_dp_auth.metrics import count_attempt
 from synapse_dp_auth.policy import (
+    MAX_USER_ID_LENGTH,
     Account,
     Outcome,
     Refusal,
@@ -158,9 +159,10 @@ class SharedSecretAuthProvider:
 
 def _printable(user_id: str) -> str:
     """A client-chosen user ID, safe for one log line: no control characters, bounded length."""
-    if len(user_id) <= 255 and user_id.isprintable():
+    if len(user_id) <= MAX_USER_ID_LENGTH and user_id.isprintable():
         return user_id
-    return repr(user_id[:255]) + ("..." if len(user_id) > 255 else "")
+    shown = repr(user_id[:MAX_USER_ID_LENGTH])
+    return shown + ("..." if len(user_id) > MAX_USER_ID_LENGTH else "")
 
 
 def _describe(value: object) -> str:
