@@ -1,12 +1,13 @@
 """Shared-secret login for Matrix bridges (double puppeting), as a Synapse module."""
 
 from synapse_dp_auth.config import DpAuthConfig
-from synapse_dp_auth.provider import (
+from synapse_dp_auth.provider import SharedSecretAuthProvider
+from synapse_dp_auth.token import (
     LOGIN_TYPE_PASSWORD,
     LOGIN_TYPE_SHARED_SECRET,
-    SharedSecretAuthProvider,
+    make_token,
+    verify_token,
 )
-from synapse_dp_auth.token import make_token, verify_token
 
 __version__ = "0.1.0"
 

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from synapse_dp_auth import doctor
 from synapse_dp_auth.config import DpAuthConfig, error_reason
+from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 
 MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 #: Every `module:` string that loads this module (Synapse imports the dotted path).
@@ -280,11 +281,7 @@ def _homeserver_notes(
     report.line(
         f"  password_config.enabled: {_yaml(enabled)}"
         f"{'' if 'enabled' in password_config else ' (default)'}"
-        + (
-            ""
-            if password_for_login
-            else f": Synapse lists and accepts no {doctor.LOGIN_TYPE_PASSWORD}"
-        )
+        + ("" if password_for_login else f": Synapse lists and accepts no {LOGIN_TYPE_PASSWORD}")
     )
     report.line(
         f"  password_config.localdb_enabled: {_yaml(localdb)}"
@@ -309,14 +306,14 @@ def _homeserver_notes(
     # What GET /login will list: m.login.password first, wherever present (Synapse puts it there).
     listed = []
     if password_for_login and (localdb or parsed.m_login_password_support_enabled):
-        listed.append(doctor.LOGIN_TYPE_PASSWORD)
+        listed.append(LOGIN_TYPE_PASSWORD)
     if parsed.com_devture_shared_secret_auth_support_enabled:
-        listed.append(doctor.LOGIN_TYPE_SHARED_SECRET)
+        listed.append(LOGIN_TYPE_SHARED_SECRET)
     accepted = set()
     if parsed.m_login_password_support_enabled and password_for_login:
-        accepted.add(doctor.LOGIN_TYPE_PASSWORD)
+        accepted.add(LOGIN_TYPE_PASSWORD)
     if parsed.com_devture_shared_secret_auth_support_enabled:
-        accepted.add(doctor.LOGIN_TYPE_SHARED_SECRET)
+        accepted.add(LOGIN_TYPE_SHARED_SECRET)
 
     report.line()
     report.line(
@@ -330,9 +327,9 @@ def _homeserver_notes(
             continue
         if login_type is None:
             why = "no usable login type is listed"
-        elif login_type == doctor.LOGIN_TYPE_PASSWORD and not password_for_login:
+        elif login_type == LOGIN_TYPE_PASSWORD and not password_for_login:
             why = f"sends only {login_type}, which password_config.enabled turns off"
-        elif login_type == doctor.LOGIN_TYPE_PASSWORD:
+        elif login_type == LOGIN_TYPE_PASSWORD:
             why = (
                 f"sends {login_type}"
                 + (", listed first," if family.choice is doctor.Choice.FIRST_LISTED else "")

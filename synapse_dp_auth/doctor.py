@@ -24,11 +24,7 @@ from typing import Any, TextIO
 
 import attr
 
-from synapse_dp_auth.token import make_token
-
-# The protocol's names, restated so that this file does not import the Synapse-facing provider.
-LOGIN_TYPE_SHARED_SECRET = "com.devture.shared_secret_auth"
-LOGIN_TYPE_PASSWORD = "m.login.password"
+from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET, make_token
 
 #: The device the doctor logs in on. Never a bridge's own device name ("Telegram Bridge",
 #: "matrix-corporal", ...): logging out deletes the device and every token on it, and that must

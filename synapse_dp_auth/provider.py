@@ -28,12 +28,15 @@ from synapse_dp_auth.policy import (
     qualify_user_id,
     user_id_refusal,
 )
-from synapse_dp_auth.token import is_token_shaped, verify_token
+from synapse_dp_auth.token import (
+    LOGIN_TYPE_PASSWORD,
+    LOGIN_TYPE_SHARED_SECRET,
+    is_token_shaped,
+    verify_token,
+)
 
 logger = logging.getLogger(__name__)
 
-LOGIN_TYPE_SHARED_SECRET = "com.devture.shared_secret_auth"
-LOGIN_TYPE_PASSWORD = uia.LOGIN_TYPE_PASSWORD
 
 LoginResult = tuple[str, Callable[..., Awaitable[None]] | None] | None
 

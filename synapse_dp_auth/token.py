@@ -15,6 +15,10 @@ from typing import TypeGuard
 #: Length of a token: 64 bytes of HMAC-SHA512, hex encoded.
 TOKEN_LENGTH = 128
 
+#: The login types that carry a token: in the ``token`` field, or as the ``password``.
+LOGIN_TYPE_SHARED_SECRET = "com.devture.shared_secret_auth"
+LOGIN_TYPE_PASSWORD = "m.login.password"
+
 #: Lowercase hex digits only. A compiled pattern checks all 128 in C: three times faster than a
 #: set test per character, which made the shape check cost half as much as the HMAC itself.
 _LOWER_HEX = re.compile("[0-9a-f]+")

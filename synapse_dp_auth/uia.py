@@ -27,7 +27,7 @@ from typing import Any
 
 from synapse.logging.context import current_context
 
-LOGIN_TYPE_PASSWORD = "m.login.password"
+from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD
 
 
 class UnsupportedSynapseError(Exception):
@@ -132,7 +132,6 @@ def check_supported(auth_handler: object) -> None:
     names = {field.name for field in fields} if fields is not None else set()
     if not {"method", "url"} <= names:
         raise UnsupportedSynapseError("logging contexts no longer carry the request method and URL")
-    login_path_patterns()
     method = getattr(auth_handler, "_get_available_ui_auth_types", None)
     if not inspect.iscoroutinefunction(method) or list(inspect.signature(method).parameters) != [
         "user"

@@ -79,8 +79,10 @@ def results_for(
 # -- doctor: the pure decisions ----------------------------------------------------------------
 
 
-def test_protocol_names_are_the_providers() -> None:
-    assert (doctor.LOGIN_TYPE_SHARED_SECRET, doctor.LOGIN_TYPE_PASSWORD) == (DEVTURE, PASSWORD)
+def test_protocol_names_are_the_wire_names() -> None:
+    # One definition serves the module and the doctor; it must be what the bridges send.
+    wire = ("com.devture.shared_secret_auth", "m.login.password")
+    assert wire == (LOGIN_TYPE_SHARED_SECRET, LOGIN_TYPE_PASSWORD)
     assert [f.name for f in FAMILIES] == [
         "mautrix-python",
         "mautrix-go-legacy",
