@@ -2,29 +2,30 @@
 
 The matrix-synapse wheel does not ship ``tests``; only the sdist does, and pip cannot download the
 sdist here without building it (which needs Rust crates). So this script asks the package index
-pip is configured with for the sdist (PEP 691 JSON), checks its sha256, extracts ``tests/`` into a
-cache outside the source tree (it is Synapse's code and is never committed here) and puts that
-folder on the current environment's ``sys.path`` with a ``.pth`` file. Run it with the Python of
+pip is configured with for the sdist (PEP 691 JSON), through pip's own HTTP session so that the
+machine's pip settings (index, certificates, proxy) apply exactly as they do to pip, checks its
+sha256, extracts ``tests/`` into a cache outside the source tree (it is Synapse's code and is never
+committed here) and puts that folder on the current environment's ``sys.path`` with a ``.pth``
+file. Run it with the Python of
 the environment the tests run in; it is idempotent and quick once cached.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-import json
 import os
 import shutil
-import ssl
-import subprocess
 import sys
 import sysconfig
 import tarfile
 import tempfile
 import urllib.parse
-import urllib.request
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 PTH_NAME = "synapse_harness.pth"
 
@@ -41,23 +42,21 @@ def main() -> None:
 
 
 def fetch(synapse_version: str, target: Path) -> None:
-    index = index_url()
-    context = ssl_context()
-    request = urllib.request.Request(
-        urllib.parse.urljoin(index.rstrip("/") + "/", "matrix-synapse/"),
-        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
-    )
-    with urllib.request.urlopen(request, timeout=60, context=context) as response:
-        page = json.load(response)
-        page_url = response.geturl()
-    filename = f"matrix_synapse-{synapse_version}.tar.gz"
-    files = [entry for entry in page["files"] if entry["filename"] == filename]
-    if not files:
-        sys.exit(f"{filename} is not on the package index {index}")
-    entry = files[0]
-    url = urllib.parse.urljoin(page_url, entry["url"])
-    with urllib.request.urlopen(url, timeout=120, context=context) as response:
-        data = response.read()
+    with pip_session() as (session, index):
+        response = session.get(
+            urllib.parse.urljoin(index.rstrip("/") + "/", "matrix-synapse/"),
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        )
+        response.raise_for_status()
+        page = response.json()
+        filename = f"matrix_synapse-{synapse_version}.tar.gz"
+        files = [entry for entry in page["files"] if entry["filename"] == filename]
+        if not files:
+            sys.exit(f"{filename} is not on the package index {index}")
+        entry = files[0]
+        download = session.get(urllib.parse.urljoin(response.url, entry["url"]))
+        download.raise_for_status()
+        data = download.content
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry["hashes"]["sha256"]:
         sys.exit(f"{filename}: sha256 {digest} does not match the index's {entry['hashes']}")
@@ -76,36 +75,24 @@ def fetch(synapse_version: str, target: Path) -> None:
     staging.rename(target)
 
 
-def index_url() -> str:
-    """The index pip uses: PIP_INDEX_URL, pip's configuration, else pip's default."""
-    configured = os.environ.get("PIP_INDEX_URL")
-    if not configured:
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        configured = result.stdout.strip() if result.returncode == 0 else ""
-    if configured:
-        return configured
-    from pip._internal.models.index import PyPI
+@contextlib.contextmanager
+def pip_session() -> Iterator[tuple[Any, str]]:
+    """pip's own HTTP session and index URL, with every setting pip would apply.
 
-    return str(PyPI.simple_url)
+    pip resolves its configuration (``PIP_*`` variables, the global, user and site config files,
+    their ``[global]`` and ``[download]`` sections) and builds a session that honours ``cert``,
+    ``client-cert``, ``proxy``, ``trusted-host``, retries, timeouts, netrc and the ``*_proxy``
+    variables. Borrowing it is the one way to reach the index exactly as ``pip download`` would,
+    behind a TLS-inspecting proxy or a private mirror included. These are pip internals
+    (``pip._internal``), checked with pip 23.2 and 26.3; when they move, this fails loudly here.
+    """
+    from pip._internal.commands import create_command
 
-
-def ssl_context() -> ssl.SSLContext:
-    """Trust the CA bundle pip is told to trust, if any, as pip would."""
-    cafile = os.environ.get("PIP_CERT")
-    if not cafile:
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "config", "get", "global.cert"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        cafile = result.stdout.strip() if result.returncode == 0 else None
-    return ssl.create_default_context(cafile=cafile or None)
+    # Any: get_default_session lives on a mixin whose module moved between pip releases.
+    command: Any = create_command("download")
+    options, _ = command.parse_args([])
+    with command.main_context():
+        yield command.get_default_session(options), options.index_url
 
 
 if __name__ == "__main__":

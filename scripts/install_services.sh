@@ -29,7 +29,12 @@ command -v apt-get >/dev/null 2>&1 || warn "no apt-get here: install ${packages[
 if [ "$(id -u)" -eq 0 ]; then
     as_root=()
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
+    # sudo resets the environment: hand apt-get the caller's proxy settings, as plain apt-get
+    # would see them (apt.conf's Acquire::*::Proxy applies either way).
+    as_root=(sudo -n env)
+    for name in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+        [ -n "${!name:-}" ] && as_root+=("$name=${!name}")
+    done
 else
     warn "not root and no password-less sudo: run \`apt-get install -y ${packages[*]}\` as root"
 fi
