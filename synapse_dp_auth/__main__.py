@@ -1,8 +1,8 @@
-"""``python -m synapse_dp_auth``: the admin command line (see :mod:`synapse_dp_auth.cli`)."""
+"""``python -m synapse_dp_auth``: the admin command line (see :mod:`synapse_dp_auth.admin.cli`)."""
 
 import sys
 
-from synapse_dp_auth.cli import main
+from synapse_dp_auth.admin.cli import main
 
 __all__ = ["main"]
 

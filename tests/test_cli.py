@@ -18,18 +18,16 @@ from typing import Any, ClassVar
 
 import pytest
 
-from synapse_dp_auth import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET, checkconfig, cli, doctor
-from synapse_dp_auth.doctor import (
-    DOCTOR_DEVICE,
+from synapse_dp_auth import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
+from synapse_dp_auth.admin import checkconfig, cli, client, diagnosis, report
+from synapse_dp_auth.admin.diagnosis import DOCTOR_DEVICE, LoginOutcome, PlannedLogin, Verdict
+from synapse_dp_auth.admin.families import (
     FAMILIES,
     LEGACY_MAUTRIX_GO,
     MATRIX_CORPORAL,
     MAUTRIX_GO_BOTS,
     MAUTRIX_PYTHON,
     MX_PUPPET_BRIDGE,
-    LoginOutcome,
-    PlannedLogin,
-    Verdict,
 )
 from synapse_dp_auth.token import make_token
 from testbed.homeserver import HOST, Homeserver, free_port
@@ -64,7 +62,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return code, out, err
 
 
-def by_family(diagnoses: Sequence[doctor.FamilyDiagnosis]) -> dict[str, doctor.FamilyDiagnosis]:
+def by_family(
+    diagnoses: Sequence[diagnosis.FamilyDiagnosis],
+) -> dict[str, diagnosis.FamilyDiagnosis]:
     return {d.family.name: d for d in diagnoses}
 
 
@@ -72,7 +72,7 @@ def results_for(
     advertised: Sequence[str], outcomes: Mapping[tuple[str, bool], LoginOutcome]
 ) -> list[tuple[PlannedLogin, LoginOutcome]]:
     """Outcomes for every planned login, keyed by (login type, top-level `user` present)."""
-    planned = doctor.plan_logins(FAMILIES, advertised, USER, "t" * 128)
+    planned = diagnosis.plan_logins(FAMILIES, advertised, USER, "t" * 128)
     return [(p, outcomes[(p.login_type, "user" in p.body)]) for p in planned]
 
 
@@ -110,7 +110,7 @@ def test_protocol_names_are_the_wire_names() -> None:
 def test_each_family_chooses_by_its_own_rule(
     advertised: list[str], expected: list[str | None]
 ) -> None:
-    assert [doctor.choose_login_type(f, advertised) for f in FAMILIES] == expected
+    assert [diagnosis.choose_login_type(f, advertised) for f in FAMILIES] == expected
 
 
 def test_login_bodies_have_each_familys_shape_and_the_doctors_device() -> None:
@@ -123,26 +123,26 @@ def test_login_bodies_have_each_familys_shape_and_the_doctors_device() -> None:
         "device_id": DOCTOR_DEVICE,
         "initial_device_display_name": DOCTOR_DEVICE,
     }
-    assert doctor.login_body(MAUTRIX_PYTHON, DEVTURE, USER, token) == mautrix
-    assert doctor.login_body(LEGACY_MAUTRIX_GO, DEVTURE, USER, token) == mautrix
-    assert doctor.login_body(MAUTRIX_PYTHON, PASSWORD, USER, token) == {
+    assert diagnosis.login_body(MAUTRIX_PYTHON, DEVTURE, USER, token) == mautrix
+    assert diagnosis.login_body(LEGACY_MAUTRIX_GO, DEVTURE, USER, token) == mautrix
+    assert diagnosis.login_body(MAUTRIX_PYTHON, PASSWORD, USER, token) == {
         **{k: v for k, v in mautrix.items() if k != "token"},
         "type": PASSWORD,
         "password": token,
     }
-    assert doctor.login_body(MX_PUPPET_BRIDGE, PASSWORD, USER, token) == {
+    assert diagnosis.login_body(MX_PUPPET_BRIDGE, PASSWORD, USER, token) == {
         "type": PASSWORD,
         "identifier": identifier,
         "password": token,
     }
-    assert doctor.login_body(MATRIX_CORPORAL, PASSWORD, USER, token) == {
+    assert diagnosis.login_body(MATRIX_CORPORAL, PASSWORD, USER, token) == {
         "type": PASSWORD,
         "user": USER,
         "identifier": identifier,
         "password": token,
         "device_id": DOCTOR_DEVICE,
     }
-    assert doctor.login_body(MAUTRIX_GO_BOTS, DEVTURE, USER, token) == {
+    assert diagnosis.login_body(MAUTRIX_GO_BOTS, DEVTURE, USER, token) == {
         "type": DEVTURE,
         "identifier": identifier,
         "token": token,
@@ -152,7 +152,7 @@ def test_login_bodies_have_each_familys_shape_and_the_doctors_device() -> None:
 
 
 def test_identical_requests_are_sent_once() -> None:
-    plan = doctor.plan_logins(FAMILIES, SYNAPSE_ORDER, USER, "t" * 128)
+    plan = diagnosis.plan_logins(FAMILIES, SYNAPSE_ORDER, USER, "t" * 128)
     assert [(p.login_type, [f.name for f in p.families]) for p in plan] == [
         (PASSWORD, ["mautrix-python", "mx-puppet-bridge"]),
         (DEVTURE, ["mautrix-go-legacy", "mautrix-go-bots"]),
@@ -160,43 +160,43 @@ def test_identical_requests_are_sent_once() -> None:
     ]
     assert "user" in plan[2].body
     # A family that gives up sends nothing.
-    plan = doctor.plan_logins([MAUTRIX_PYTHON], [APPSERVICE], USER, "t" * 128)
+    plan = diagnosis.plan_logins([MAUTRIX_PYTHON], [APPSERVICE], USER, "t" * 128)
     assert plan == []
 
 
 def test_probe_only_when_a_password_refusal_needs_explaining() -> None:
-    plan = doctor.plan_logins([MX_PUPPET_BRIDGE], SYNAPSE_ORDER, USER, "t" * 128)
-    probe = doctor.probe_login([(plan[0], FORBIDDEN)], USER, "t" * 128)
+    plan = diagnosis.plan_logins([MX_PUPPET_BRIDGE], SYNAPSE_ORDER, USER, "t" * 128)
+    probe = diagnosis.probe_login([(plan[0], FORBIDDEN)], USER, "t" * 128)
     assert probe is not None
     assert probe.login_type == DEVTURE
     assert probe.families == ()
     assert dict(probe.body)["token"] == "t" * 128
-    assert doctor.probe_login([(plan[0], OK)], USER, "t" * 128) is None
-    both = doctor.plan_logins(FAMILIES, SYNAPSE_ORDER, USER, "t" * 128)
-    assert doctor.probe_login([(p, FORBIDDEN) for p in both], USER, "t" * 128) is None
+    assert diagnosis.probe_login([(plan[0], OK)], USER, "t" * 128) is None
+    both = diagnosis.plan_logins(FAMILIES, SYNAPSE_ORDER, USER, "t" * 128)
+    assert diagnosis.probe_login([(p, FORBIDDEN) for p in both], USER, "t" * 128) is None
 
 
 def test_without_a_login_only_what_is_advertised_is_known() -> None:
-    diagnoses = by_family(doctor.diagnose(FAMILIES, SYNAPSE_ORDER, None))
+    diagnoses = by_family(diagnosis.diagnose(FAMILIES, SYNAPSE_ORDER, None))
     assert {name: d.verdict for name, d in diagnoses.items()} == dict.fromkeys(
         diagnoses, Verdict.UNCONFIRMED
     )
     assert "needs a login to confirm" in diagnoses["mx-puppet-bridge"].detail
     assert "for its own passwords too" in diagnoses["mx-puppet-bridge"].detail
     assert "m_login_password_support_enabled: true" in diagnoses["mautrix-python"].detail
-    assert doctor.exit_code(diagnoses.values()) == 0
+    assert diagnosis.exit_code(diagnoses.values()) == 0
 
-    not_loaded = by_family(doctor.diagnose(FAMILIES, [PASSWORD, APPSERVICE], None))
+    not_loaded = by_family(diagnosis.diagnose(FAMILIES, [PASSWORD, APPSERVICE], None))
     assert not_loaded["mautrix-go-bots"].verdict is Verdict.FAILS
     assert "not loaded" in (not_loaded["mautrix-go-bots"].remedy or "")
     assert not_loaded["mautrix-python"].verdict is Verdict.UNCONFIRMED
 
-    nothing = by_family(doctor.diagnose(FAMILIES, [APPSERVICE], None))
+    nothing = by_family(diagnosis.diagnose(FAMILIES, [APPSERVICE], None))
     assert nothing["mautrix-python"].verdict is Verdict.FAILS
     assert nothing["mautrix-python"].login_type is None
     assert nothing["matrix-corporal"].verdict is Verdict.FAILS
     assert "password_config.enabled" in (nothing["matrix-corporal"].remedy or "")
-    assert doctor.exit_code(nothing.values()) == 1
+    assert diagnosis.exit_code(nothing.values()) == 1
 
 
 def test_module_does_not_take_tokens_as_passwords() -> None:
@@ -204,7 +204,7 @@ def test_module_does_not_take_tokens_as_passwords() -> None:
         SYNAPSE_ORDER,
         {(PASSWORD, False): FORBIDDEN, (PASSWORD, True): FORBIDDEN, (DEVTURE, False): OK},
     )
-    diagnoses = by_family(doctor.diagnose(FAMILIES, SYNAPSE_ORDER, results))
+    diagnoses = by_family(diagnosis.diagnose(FAMILIES, SYNAPSE_ORDER, results))
     assert diagnoses["mautrix-python"].verdict is Verdict.FAILS
     assert diagnoses["mautrix-python"].remedy == (
         "the server lists m.login.password first and the module does not accept tokens on it:"
@@ -217,7 +217,7 @@ def test_module_does_not_take_tokens_as_passwords() -> None:
     for name in ("mautrix-go-legacy", "mautrix-go-bots"):
         assert diagnoses[name].verdict is Verdict.WORKS
         assert diagnoses[name].detail == f"logged in as {USER}"
-    assert doctor.exit_code(diagnoses.values()) == 1
+    assert diagnosis.exit_code(diagnoses.values()) == 1
 
 
 def test_wrong_secret_or_user() -> None:
@@ -225,10 +225,10 @@ def test_wrong_secret_or_user() -> None:
         SYNAPSE_ORDER,
         {(PASSWORD, False): FORBIDDEN, (PASSWORD, True): FORBIDDEN, (DEVTURE, False): FORBIDDEN},
     )
-    for diagnosis in doctor.diagnose(FAMILIES, SYNAPSE_ORDER, results):
-        assert diagnosis.verdict is Verdict.FAILS
-        assert (diagnosis.remedy or "").startswith("wrong secret, or the user does not exist")
-        assert "log line from synapse_dp_auth" in (diagnosis.remedy or "")
+    for found in diagnosis.diagnose(FAMILIES, SYNAPSE_ORDER, results):
+        assert found.verdict is Verdict.FAILS
+        assert (found.remedy or "").startswith("wrong secret, or the user does not exist")
+        assert "log line from synapse_dp_auth" in (found.remedy or "")
 
 
 def test_module_not_loaded() -> None:
@@ -237,7 +237,7 @@ def test_module_not_loaded() -> None:
         advertised,
         {(PASSWORD, False): FORBIDDEN, (PASSWORD, True): FORBIDDEN, (DEVTURE, False): UNKNOWN_TYPE},
     )
-    diagnoses = by_family(doctor.diagnose(FAMILIES, advertised, results))
+    diagnoses = by_family(diagnosis.diagnose(FAMILIES, advertised, results))
     assert "most likely synapse_dp_auth is not loaded" in (diagnoses["mautrix-python"].remedy or "")
     bots = diagnoses["mautrix-go-bots"].remedy or ""
     assert "does not know com.devture.shared_secret_auth" in bots
@@ -283,7 +283,7 @@ def test_module_not_loaded() -> None:
     ],
 )
 def test_refusals_are_explained(outcome: LoginOutcome, login_type: str, expected: str) -> None:
-    remedy = doctor.explain_refusal(MATRIX_CORPORAL, login_type, outcome, SYNAPSE_ORDER, None)
+    remedy = diagnosis.explain_refusal(MATRIX_CORPORAL, login_type, outcome, SYNAPSE_ORDER, None)
     assert expected in remedy
 
 
@@ -302,7 +302,7 @@ def test_outcome_descriptions() -> None:
     ],
 )
 def test_homeserver_urls(text: str, expected: str) -> None:
-    assert doctor.parse_homeserver_url(text) == expected
+    assert client.parse_homeserver_url(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -317,8 +317,8 @@ def test_homeserver_urls(text: str, expected: str) -> None:
     ],
 )
 def test_bad_homeserver_urls(text: str) -> None:
-    with pytest.raises(doctor.DoctorError, match=r"https://matrix\.example\.org"):
-        doctor.parse_homeserver_url(text)
+    with pytest.raises(client.HomeserverError, match=r"https://matrix\.example\.org"):
+        client.parse_homeserver_url(text)
 
 
 @pytest.mark.parametrize(
@@ -335,23 +335,23 @@ def test_bad_homeserver_urls(text: str) -> None:
     ],
 )
 def test_full_user_ids(user_id: str, valid: bool) -> None:
-    assert doctor.is_full_user_id(user_id) is valid
+    assert cli.is_full_user_id(user_id) is valid
 
 
 def test_server_text_escapes_what_a_terminal_would_act_on() -> None:
-    assert doctor.server_text("Invalid username or password") == "Invalid username or password"
-    assert doctor.server_text("a\x1b[2Jb\x07\r\n\t\x9b") == "a\\x1b[2Jb\\x07\\x0d\\x0a\\x09\\x9b"
+    assert report.server_text("Invalid username or password") == "Invalid username or password"
+    assert report.server_text("a\x1b[2Jb\x07\r\n\t\x9b") == "a\\x1b[2Jb\\x07\\x0d\\x0a\\x09\\x9b"
     # Bidi overrides, lone surrogates (PEP 383), invisible tags; printable non-ASCII stays.
-    assert doctor.server_text("\u202eexe.txt \udcff \U000e0041 ü") == (
+    assert report.server_text("\u202eexe.txt \udcff \U000e0041 ü") == (
         "\\u202eexe.txt \\udcff \\U000e0041 ü"
     )
 
 
 def test_server_text_is_bounded() -> None:
-    assert doctor.server_text("x" * doctor.MAX_SERVER_TEXT) == "x" * doctor.MAX_SERVER_TEXT
-    assert doctor.server_text("x" * 10_000) == "x" * doctor.MAX_SERVER_TEXT + "..."
+    assert report.server_text("x" * report.MAX_SERVER_TEXT) == "x" * report.MAX_SERVER_TEXT
+    assert report.server_text("x" * 10_000) == "x" * report.MAX_SERVER_TEXT + "..."
     # Escapes count towards the bound.
-    assert doctor.server_text("\x1b" * 10_000, limit=8) == "\\x1b\\x1b..."
+    assert report.server_text("\x1b" * 10_000, limit=8) == "\\x1b\\x1b..."
 
 
 @pytest.mark.parametrize(
@@ -372,7 +372,7 @@ def test_server_text_is_bounded() -> None:
     ],
 )
 def test_plain_http_beyond_loopback(url: str, in_clear: bool) -> None:
-    assert doctor.sends_in_clear_over_network(url) is in_clear
+    assert client.sends_in_clear_over_network(url) is in_clear
 
 
 # -- token -------------------------------------------------------------------------------------
@@ -1042,7 +1042,7 @@ def test_doctor_escapes_login_types_and_refusals(
     assert (code, err) == (1, "")
     assert_harmless(out)
     assert f"  3. m.login.{HOSTILE_SHOWN}\n" in out
-    assert f"  4. {'x' * doctor.MAX_SERVER_TEXT}...\n" in out
+    assert f"  4. {'x' * report.MAX_SERVER_TEXT}...\n" in out
     assert "  50. t45\n  ... and 54 more\n" in out
     assert f"HTTP 403 M_FORBIDDEN{HOSTILE_SHOWN}: no{HOSTILE_SHOWN}\\udcffyyy" in out
 

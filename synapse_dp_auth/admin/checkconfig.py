@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from synapse_dp_auth import doctor
-from synapse_dp_auth.config import DpAuthConfig, error_reason
+from synapse_dp_auth.admin.diagnosis import choose_login_type
+from synapse_dp_auth.admin.families import FAMILIES, Choice
+from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, error_reason, parse_config
 from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 
 MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
@@ -173,11 +174,9 @@ def check_homeserver_config(
 def _check_our_entry(
     where: str, entry: Mapping[str, Any], sources: Mapping[str, str], report: ConfigReport
 ) -> DpAuthConfig | None:
-    """Validate with the same ``parse_config`` Synapse calls at start-up; ``None`` if invalid."""
-    from synapse.module_api.errors import ConfigError
-
-    from synapse_dp_auth.provider import SharedSecretAuthProvider
-
+    """Validate with the ``parse_config`` behind the one Synapse calls at start-up (the provider's
+    only turns :class:`ConfigValueError` into Synapse's ``ConfigError``, with the same key and
+    message), so that checking needs no Synapse; ``None`` if invalid."""
     section = where.partition("[")[0]
     report.line(f"{MODULE}: {where} in {sources.get(section, '?')}")
     stray = sorted(str(key) for key in entry if key not in ("module", "config"))
@@ -188,10 +187,9 @@ def _check_our_entry(
         )
     raw = entry.get("config") or {}  # what Synapse's load_module passes
     try:
-        parsed = SharedSecretAuthProvider.parse_config(raw)
-    except ConfigError as error:
-        key = ".".join(str(part) for part in error.path or ())
-        report.error(f"{where}.config{'.' + key if key else ''}: {error.msg}")
+        parsed = parse_config(raw)
+    except ConfigValueError as error:
+        report.error(f"{where}.config.{error.key}: {error.message}")
         return None
 
     given = raw if isinstance(raw, Mapping) else {}
@@ -243,17 +241,11 @@ def _advise_devture(
         f"{where}: devture's {name}. To migrate, change its module: to {MODULE} and keep its"
         " config: (m_login_password_support_enabled now defaults to true)"
     )
-    from synapse.module_api.errors import ConfigError
-
-    from synapse_dp_auth.provider import SharedSecretAuthProvider
-
     try:
-        SharedSecretAuthProvider.parse_config(entry.get("config") or {})
-    except ConfigError as error:
-        key = ".".join(str(part) for part in error.path or ())
+        parse_config(entry.get("config") or {})
+    except ConfigValueError as error:
         report.warning(
-            f"{where}.config{'.' + key if key else ''}: synapse_dp_auth would refuse this:"
-            f" {error.msg}"
+            f"{where}.config.{error.key}: synapse_dp_auth would refuse this: {error.message}"
         )
     else:
         report.line("  its config: is valid for synapse_dp_auth as it is")
@@ -320,8 +312,8 @@ def _homeserver_notes(
         f"Expected GET /login list: {', '.join(listed) or 'neither type'}; tokens accepted on:"
         f" {', '.join(sorted(accepted)) or 'none'}. Per client family (confirm with doctor):"
     )
-    for family in doctor.FAMILIES:
-        login_type = doctor.choose_login_type(family, listed)
+    for family in FAMILIES:
+        login_type = choose_login_type(family, listed)
         if login_type in accepted:
             report.line(f"  ok    {family.name}: {login_type}")
             continue
@@ -332,7 +324,7 @@ def _homeserver_notes(
         elif login_type == LOGIN_TYPE_PASSWORD:
             why = (
                 f"sends {login_type}"
-                + (", listed first," if family.choice is doctor.Choice.FIRST_LISTED else "")
+                + (", listed first," if family.choice is Choice.FIRST_LISTED else "")
                 + " where the module takes no tokens: set m_login_password_support_enabled: true"
             )
         else:

@@ -16,7 +16,13 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from synapse_dp_auth import checkconfig, doctor
+from synapse_dp_auth.admin import checkconfig, doctor
+from synapse_dp_auth.admin.client import (
+    HomeserverClient,
+    HomeserverError,
+    sends_in_clear_over_network,
+)
+from synapse_dp_auth.admin.families import FAMILIES
 from synapse_dp_auth.config import error_reason
 from synapse_dp_auth.token import make_token
 
@@ -99,8 +105,16 @@ def _encodable(secret: str, source: str) -> str:
     return secret
 
 
+def is_full_user_id(user_id: str) -> bool:
+    """``@localpart:server``: the token signs exactly this string, so a bare name would not do."""
+    localpart, colon, server = user_id[1:].partition(":")
+    return (
+        user_id.startswith("@") and bool(colon and localpart and server) and user_id.isprintable()
+    )
+
+
 def _user_id(value: str) -> str:
-    if not doctor.is_full_user_id(value):
+    if not is_full_user_id(value):
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a full user ID like @alice:example.org (the token signs the full ID)"
         )
@@ -141,11 +155,11 @@ def command_check_config(args: argparse.Namespace, out: TextIO) -> int:
 def command_doctor(args: argparse.Namespace, out: TextIO) -> int:
     if args.secret_file is not None and args.user is None:
         raise CliError("--secret-file is only used with --user", EXIT_USAGE)
-    client = doctor.HomeserverClient(args.homeserver_url, args.timeout)  # checks the URL first
+    client = HomeserverClient(args.homeserver_url, args.timeout)  # checks the URL first
     if (
         args.user is not None
         and not args.allow_insecure_http
-        and doctor.sends_in_clear_over_network(client.base_url)
+        and sends_in_clear_over_network(client.base_url)
     ):
         # Checked before the secret is asked for: the token is a lasting credential for the user.
         raise CliError(
@@ -155,9 +169,9 @@ def command_doctor(args: argparse.Namespace, out: TextIO) -> int:
             EXIT_USAGE,
         )
     secret = read_secret(args.secret_file) if args.user is not None else None
-    families = doctor.FAMILIES
+    families = FAMILIES
     if args.family:
-        families = tuple(f for f in doctor.FAMILIES if f.name in args.family)
+        families = tuple(f for f in FAMILIES if f.name in args.family)
     return doctor.run(client, out, user_id=args.user, secret=secret, families=families)
 
 
@@ -229,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         " by default: the user's login token, a permanent credential, would cross the network"
         " unencrypted; http:// to localhost, 127.0.0.0/8 or ::1 needs no flag)",
     )
-    names = [family.name for family in doctor.FAMILIES]
+    names = [family.name for family in FAMILIES]
     diagnose.add_argument(
         "--family",
         action="append",
@@ -258,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
         try:
             code: int = args.handler(args, sys.stdout)
-        except (CliError, checkconfig.ConfigFileError, doctor.DoctorError) as error:
+        except (CliError, checkconfig.ConfigFileError, HomeserverError) as error:
             sys.stdout.flush()
             print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
             return error.exit_code if isinstance(error, CliError) else EXIT_FAILED
