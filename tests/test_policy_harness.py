@@ -15,12 +15,11 @@ from synapse.appservice import ApplicationService
 from synapse.rest.client import register
 from synapse.types import UserID
 
+import synapse_dp_auth
 from tests import unittest as synapse_unittest
 
-import synapse_dp_auth
-
 #: Where the module's own code is: a traceback through it has a frame under this folder. (Not the
-#: bare name: a checkout cloned into a folder called synapse_dp_auth-something has it in every path.)
+#: bare name: a checkout cloned into a folder named synapse_dp_auth-* has it in every path.)
 PACKAGE_DIR = str(Path(synapse_dp_auth.__file__).parent) + os.sep
 
 AS_TOKEN = "appservice_token"
