@@ -60,6 +60,13 @@ _RATE_LIMITS: JsonDict = {
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def _as_user(path: str, user_id: str | None) -> str:
+    """``path`` with the appservice ``user_id`` query parameter, when there is one."""
+    if user_id is None:
+        return path
+    return f"{path}?{urllib.parse.urlencode({'user_id': user_id})}"
+
+
 class StartupError(RuntimeError):
     """Synapse did not come up. The message carries the tails of its output and log.
 
@@ -180,13 +187,38 @@ class ClientListener:
             return False  # not listening yet
 
 
+def oauth_delegation_config(endpoint: str | None = None) -> JsonDict:
+    """``extra_config`` that delegates auth to the Matrix Authentication Service (MAS).
+
+    What Synapse 1.163.2 needs to accept ``matrix_authentication_service.enabled: true``: an
+    endpoint and a secret, and password login off (it refuses ``password_config.enabled`` and
+    ``enable_registration`` with delegation; the launcher already leaves registration off).
+    No MAS runs: by default the endpoint is a loopback port nothing listens on, which is enough
+    for Synapse to start and reach its module checks; requests with an ordinary access token
+    then fail, while appservice tokens are Synapse's own and keep working.
+    """
+    return {
+        "matrix_authentication_service": {
+            "enabled": True,
+            "endpoint": endpoint or f"http://{HOST}:{free_port()}/",
+            "secret": secrets.token_hex(32),
+        },
+        "password_config": {"enabled": False},
+    }
+
+
 class Homeserver(ScratchProcess, ClientListener):
     """One Synapse process with its own data directory; use it as a context manager.
 
     ``modules`` is the ``modules:`` list exactly as it would appear in ``homeserver.yaml`` (may be
     empty, so the same tests can run against a server without our module). ``extra_config`` is
     merged over the generated config at the top level, so a test can replace whole sections
-    (``password_config``, ``rc_login``, ...). ``env`` is added to the process environment.
+    (``password_config``, ``rc_login``, ...; see :func:`oauth_delegation_config`). ``env`` is
+    added to the process environment. ``app_service_config_files`` are appservice registration
+    files, listed in ``app_service_config_files`` as an admin would (Synapse reads them at
+    start-up and refuses to start on a bad one). ``synapse_rate_limits`` keeps Synapse's own
+    default rate limits, which the launcher otherwise lifts, for measuring what an admin's
+    server does.
 
     The process and the directory are always cleaned up on exit, including when start-up fails
     inside ``with``.
@@ -201,10 +233,14 @@ class Homeserver(ScratchProcess, ClientListener):
         enable_metrics: bool = False,
         env: Mapping[str, str] | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+        app_service_config_files: Sequence[str | os.PathLike[str]] = (),
+        synapse_rate_limits: bool = False,
     ) -> None:
         self._modules = [dict(module) for module in modules]
         self._server_name = server_name
         self._extra_config = dict(extra_config or {})
+        self._app_service_config_files = [os.fspath(path) for path in app_service_config_files]
+        self._synapse_rate_limits = synapse_rate_limits
         self._enable_metrics = enable_metrics
         self._env = dict(env or {})
         self._startup_timeout = startup_timeout
@@ -242,12 +278,14 @@ class Homeserver(ScratchProcess, ClientListener):
         env: Mapping[str, str] | None = None,
         modules: Sequence[Mapping[str, Any]] | None = None,
         extra_config: Mapping[str, Any] | None = None,
+        app_service_config_files: Sequence[str | os.PathLike[str]] | None = None,
     ) -> None:
         """Stop the process and start a new one on the same data directory and port.
 
-        ``env`` replaces the extra environment (e.g. another ``PYTHONHASHSEED``); ``modules`` and
-        ``extra_config``, when given, replace the earlier ones, e.g. to rotate a secret. Users,
-        tokens and devices survive, as they would for an admin restarting Synapse.
+        ``env`` replaces the extra environment (e.g. another ``PYTHONHASHSEED``); ``modules``,
+        ``extra_config`` and ``app_service_config_files``, when given, replace the earlier ones,
+        e.g. to rotate a secret or install a registration. Users, tokens and devices survive, as
+        they would for an admin restarting Synapse.
         """
         self.stop()
         if env is not None:
@@ -256,7 +294,9 @@ class Homeserver(ScratchProcess, ClientListener):
             self._modules = [dict(module) for module in modules]
         if extra_config is not None:
             self._extra_config = dict(extra_config)
-        if modules is not None or extra_config is not None:
+        if app_service_config_files is not None:
+            self._app_service_config_files = [os.fspath(p) for p in app_service_config_files]
+        if any(x is not None for x in (modules, extra_config, app_service_config_files)):
             self._write_config()
         self.start()
 
@@ -363,40 +403,59 @@ class Homeserver(ScratchProcess, ClientListener):
         if status != 200:
             raise HomeserverError(f"deactivating {user_id}", status, body)
 
-    def create_room(self, access_token: str) -> str:
-        status, body = self.post("/_matrix/client/v3/createRoom", {}, access_token)
+    def create_room(self, access_token: str, *, as_user: str | None = None) -> str:
+        path = _as_user("/_matrix/client/v3/createRoom", as_user)
+        status, body = self.post(path, {}, access_token)
         if status != 200:
             raise HomeserverError("createRoom", status, body)
         return str(body["room_id"])
 
-    def send_text(self, access_token: str, room_id: str, text: str) -> str:
+    def send_text(
+        self, access_token: str, room_id: str, text: str, *, as_user: str | None = None
+    ) -> str:
         """Send an ``m.text`` message and return its event ID."""
         self._txn += 1
         path = (
             f"/_matrix/client/v3/rooms/{urllib.parse.quote(room_id, safe='')}"
             f"/send/m.room.message/testbed{self._txn}"
         )
-        status, body = self.put(path, {"msgtype": "m.text", "body": text}, access_token)
+        body_ = {"msgtype": "m.text", "body": text}
+        status, body = self.put(_as_user(path, as_user), body_, access_token)
         if status != 200:
             raise HomeserverError("sending a message", status, body)
         return str(body["event_id"])
 
-    def event_sender(self, access_token: str, room_id: str, event_id: str) -> str:
+    def event_sender(
+        self, access_token: str, room_id: str, event_id: str, *, as_user: str | None = None
+    ) -> str:
         room, event = (urllib.parse.quote(x, safe="") for x in (room_id, event_id))
-        status, body = self.get(f"/_matrix/client/v3/rooms/{room}/event/{event}", access_token)
+        path = _as_user(f"/_matrix/client/v3/rooms/{room}/event/{event}", as_user)
+        status, body = self.get(path, access_token)
         if status != 200:
             raise HomeserverError("fetching an event", status, body)
         return str(body["sender"])
 
-    def sender_of_new_message(self, access_token: str, text: str = "hello from the testbed") -> str:
+    def sender_of_new_message(
+        self,
+        access_token: str,
+        text: str = "hello from the testbed",
+        *,
+        as_user: str | None = None,
+    ) -> str:
         """Create a room, post a message and return the sender the server recorded for it.
 
         ``whoami`` only shows a token is accepted; this shows the token can act as its user, which
-        is what a bridge's double puppet is for.
+        is what a bridge's double puppet is for. With ``as_user``, ``access_token`` is an
+        appservice's ``as_token`` and every request carries ``?user_id=``, as a bridge using the
+        appservice method sends them.
         """
-        room_id = self.create_room(access_token)
-        event_id = self.send_text(access_token, room_id, text)
-        return self.event_sender(access_token, room_id, event_id)
+        room_id = self.create_room(access_token, as_user=as_user)
+        event_id = self.send_text(access_token, room_id, text, as_user=as_user)
+        return self.event_sender(access_token, room_id, event_id, as_user=as_user)
+
+    def appservice_whoami(self, as_token: str, user_id: str) -> tuple[int, JsonDict]:
+        """``whoami?user_id=``: the check a bridge makes before it double-puppets that way."""
+        return self.get(_as_user("/_matrix/client/v3/account/whoami", user_id), as_token)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -460,8 +519,10 @@ class Homeserver(ScratchProcess, ClientListener):
             "url_preview_enabled": False,
             "enable_metrics": self._enable_metrics,
             "modules": self._modules,
-            **_RATE_LIMITS,
+            **({} if self._synapse_rate_limits else _RATE_LIMITS),
         }
+        if self._app_service_config_files:
+            config["app_service_config_files"] = list(self._app_service_config_files)
         config.update(self._extra_config)
         return config
 
