@@ -1,0 +1,157 @@
+"""The double-puppet appservice registration: built from a server name, written once.
+
+The appservice method (mautrix's "Double puppeting" docs) needs a second registration file next
+to each bridge's own: no URL (Synapse pushes it nothing), fresh random tokens, no rate limit, and
+a user namespace that covers every local user without claiming it (``exclusive: false``). A
+bridge holding its ``as_token`` then acts as any local user with ``?user_id=``, without a login.
+
+Pure and Synapse-free: the only I/O is :func:`write_registration`, which never overwrites a file
+(a registration Synapse already loads could be replaced by one with other tokens) and creates it
+readable by its owner only (the ``as_token`` acts as every local user).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+#: The ``id`` mautrix's docs use; Synapse refuses two registrations with one ``id``.
+DEFAULT_ID = "doublepuppet"
+
+#: Prefix of a bridge's double-puppet secret that selects the appservice method.
+AS_TOKEN_PREFIX = "as_token:"
+
+# The Matrix spec's server name grammar (appendices, "Server Name"):
+#   server_name = hostname [ ":" port ];  port = 1*5DIGIT
+#   hostname = IPv4address / "[" IPv6address "]" / dns-name
+#   IPv6address = 2*45IPv6char (DIGIT, A-F, a-f, ":", ".")
+#   dns-name = 1*255dns-char (DIGIT, ALPHA, "-", ".")
+# An IPv4 address is also a dns-name in this grammar, so it needs no branch of its own.
+_SERVER_NAME = re.compile(
+    r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]{2,45})\]|[0-9A-Za-z.-]{1,255})"  # hostname
+    r"(?::(?P<port>[0-9]{1,5}))?"  # [ ":" port ]
+)
+_REGISTRATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+_HEADER = """\
+# Double-puppet appservice registration, written by `synapse_dp_auth appservice`.
+# List this file in homeserver.yaml under app_service_config_files and restart Synapse.
+# Keep it secret: whoever holds its as_token can act as any user on {server_name}.
+"""
+
+
+class ServerNameError(ValueError):
+    """Not a Matrix server name; the message says what is wrong and shows a valid form."""
+
+
+class RegistrationError(ValueError):
+    """The registration cannot be built or written; the message names the file or option."""
+
+
+def validate_server_name(server_name: str) -> str:
+    """``server_name`` if it is one by the Matrix spec's grammar (a port and an IPv6 literal in
+    brackets included), else :class:`ServerNameError` saying why.
+
+    The server name is what user IDs end with (``@alice:example.org``), not the host name of the
+    client API (``matrix.example.org``): homeserver.yaml's ``server_name``.
+    """
+    if not server_name:
+        raise ServerNameError("the server name is empty")
+    if server_name != server_name.strip():
+        raise ServerNameError(f"{server_name!r} has surrounding whitespace")
+    match = _SERVER_NAME.fullmatch(server_name)
+    if match is None:
+        if server_name.count(":") > 1 and not server_name.startswith("["):
+            raise ServerNameError(
+                f"{server_name!r}: an IPv6 literal goes in brackets, e.g. [2001:db8::1] or"
+                " [2001:db8::1]:8448 with a port"
+            )
+        raise ServerNameError(
+            f"{server_name!r} is not a Matrix server name: a DNS name or IPv4 address (letters,"
+            " digits, '-' and '.'), or an IPv6 literal in brackets, optionally followed by"
+            " :port (e.g. example.org, example.org:8448, [2001:db8::1]:8448)"
+        )
+    ipv6, port = match.group("ipv6"), match.group("port")
+    if ipv6 is not None:
+        try:
+            ipaddress.IPv6Address(ipv6)
+        except ValueError:
+            raise ServerNameError(f"{server_name!r}: [{ipv6}] is not an IPv6 address") from None
+    if port is not None and not 0 < int(port) <= 65535:
+        raise ServerNameError(f"{server_name!r}: port {port} is not between 1 and 65535")
+    return server_name
+
+
+def user_regex(server_name: str) -> str:
+    """The namespace regex for every user of ``server_name``: ``@.*:`` and the name escaped.
+
+    Escaped, because an unescaped ``.`` also matches other servers' names and ``[`` of an IPv6
+    literal would open a character class. Synapse matches it at the start of the user ID.
+    """
+    return "@.*:" + re.escape(validate_server_name(server_name))
+
+
+def build_registration(server_name: str, registration_id: str = DEFAULT_ID) -> dict[str, Any]:
+    """The registration as Synapse reads it, with fresh tokens from :mod:`secrets`.
+
+    Keys in the order of mautrix's docs. The tokens are never reused: Synapse refuses an
+    ``as_token`` shared by two registrations, and one shared with a bridge would let that
+    bridge's registration be used for double puppeting (or the other way round).
+    """
+    if not _REGISTRATION_ID.fullmatch(registration_id):
+        raise RegistrationError(
+            f"--id {registration_id!r}: use 1 to 64 letters, digits, '.', '_' or '-'"
+        )
+    return {
+        "id": registration_id,
+        "url": None,  # Synapse pushes no events: this appservice is never a bridge.
+        "as_token": secrets.token_hex(32),
+        "hs_token": secrets.token_hex(32),
+        "sender_localpart": secrets.token_hex(16),  # lowercase hex: a valid localpart
+        "rate_limited": False,
+        "namespaces": {"users": [{"regex": user_regex(server_name), "exclusive": False}]},
+    }
+
+
+def registration_yaml(registration: dict[str, Any], server_name: str) -> str:
+    """The file's text: a header saying what it is, then the registration as YAML."""
+    import yaml
+
+    body = yaml.safe_dump(registration, sort_keys=False, default_flow_style=False)
+    return _HEADER.format(server_name=server_name) + body
+
+
+def write_registration(path: Path, text: str) -> None:
+    """Create ``path`` with ``text``, readable and writable by its owner only (mode 0600).
+
+    Refuses to replace anything that exists (``O_EXCL``, so not even a file created a moment
+    ago by someone else, nor the target of a symbolic link). A failed write removes the partial
+    file, so the command can simply be run again.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise RegistrationError(
+            f"{path} already exists: not overwriting it (it may be a registration Synapse"
+            " loads, whose as_token bridges use); give another path, or remove it first"
+        ) from None
+    except FileNotFoundError:
+        raise RegistrationError(
+            f"cannot write {path}: the directory {path.parent} does not exist"
+        ) from None
+    except OSError as error:
+        raise RegistrationError(
+            f"cannot write {path}: {error.strerror or type(error).__name__}"
+        ) from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as error:
+        path.unlink(missing_ok=True)
+        raise RegistrationError(
+            f"cannot write {path}: {error.strerror or type(error).__name__}"
+        ) from None
