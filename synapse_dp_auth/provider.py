@@ -40,6 +40,17 @@ logger = logging.getLogger(__name__)
 
 LoginResult = tuple[str, Callable[..., Awaitable[None]] | None] | None
 
+#: Synapse's own refusal ("Cannot use password auth provider callbacks when OAuth delegation is
+#: enabled") says nothing of what to do instead; this does.
+_OAUTH_DELEGATION_REFUSAL = (
+    "synapse_dp_auth cannot work when Synapse delegates auth to the Matrix Authentication"
+    " Service (matrix_authentication_service.enabled, or experimental_features.msc3861):"
+    " Synapse then serves no /login and refuses every password-auth module. Remove"
+    " synapse_dp_auth from modules: and give the bridges the appservice double-puppet method"
+    " instead, which needs no login: `synapse_dp_auth appservice --server-name SERVER_NAME"
+    " FILE` writes its registration and prints each bridge's setting."
+)
+
 
 class SharedSecretAuthProvider:
     """Log bridges in as local users with an HMAC of the user ID (``synapse_dp_auth`` module)."""
@@ -82,7 +93,12 @@ class SharedSecretAuthProvider:
                     path=["allow_ui_auth"],
                 ) from None
 
-        api.register_password_auth_provider_callbacks(auth_checkers=checkers)
+        try:
+            api.register_password_auth_provider_callbacks(auth_checkers=checkers)
+        except ConfigError as error:
+            if "OAuth delegation" not in str(error):
+                raise
+            raise ConfigError(_OAUTH_DELEGATION_REFUSAL) from None
         for warning in config.warnings:
             logger.warning("synapse_dp_auth: %s", warning)
 

@@ -64,3 +64,23 @@ def test_synapse_starts_with_oauth_delegation() -> None:
         assert (status, body.get("errcode")) == (404, "M_UNRECOGNIZED")
         config = json.loads(homeserver.config_path.read_text(encoding="utf-8"))
         assert config["matrix_authentication_service"]["enabled"] is True
+
+
+# -- the module under OAuth delegation ------------------------------------------------------------
+
+
+def test_module_under_oauth_delegation_names_the_appservice_method() -> None:
+    secret = secrets.token_hex(32)
+    module = {
+        "module": "synapse_dp_auth.SharedSecretAuthProvider",
+        "config": {"shared_secret": secret},
+    }
+    error = Homeserver.start_expecting_failure([module], extra_config=oauth_delegation_config())
+    text = error.output + error.log
+    assert "synapse_dp_auth cannot work when Synapse delegates auth" in text
+    assert "matrix_authentication_service.enabled" in text
+    assert "appservice double-puppet method" in text
+    assert "synapse_dp_auth appservice --server-name SERVER_NAME FILE" in text
+    # Synapse's bare message is replaced, not repeated.
+    assert "Cannot use password auth provider callbacks" not in text
+    assert secret not in text
