@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -18,6 +20,12 @@ from synapse_dp_auth.admin.registration import (
     user_regex,
     validate_server_name,
     write_registration,
+)
+from synapse_dp_auth.admin.registration_checks import (
+    Finding,
+    Level,
+    RegistrationFile,
+    check_registrations,
 )
 
 
@@ -174,3 +182,193 @@ def test_unwritable_directory(tmp_path: Path) -> None:
     (tmp_path / "is-a-file").write_text("", encoding="utf-8")
     with pytest.raises(RegistrationError, match=r"cannot write .*: Not a directory"):
         write_registration(path, "id: x\n")
+
+
+# -- check-config's registration checks, on their own -------------------------------------------
+
+
+def loaded(path: str, content: object) -> RegistrationFile:
+    return RegistrationFile(path, content)
+
+
+def texts(findings: list[Finding], level: Level) -> list[str]:
+    return [f.text for f in findings if f.level is level]
+
+
+def bridge_registration(**overrides: object) -> dict[str, object]:
+    registration: dict[str, object] = {
+        "id": "whatsapp",
+        "url": "http://127.0.0.1:29318",
+        "as_token": "bridge-as-token-" + "a" * 48,
+        "hs_token": "bridge-hs-token-" + "b" * 48,
+        "sender_localpart": "whatsappbot",
+        "rate_limited": False,
+        "namespaces": {
+            "users": [
+                {"regex": r"^@whatsappbot:example\.org$", "exclusive": True},
+                {"regex": r"^@whatsapp_.*:example\.org$", "exclusive": True},
+            ]
+        },
+    }
+    registration.update(overrides)
+    return registration
+
+
+@pytest.mark.parametrize("server_name", ["example.org", "example.org:8448", "[::1]:8448"])
+def test_generated_registration_passes(server_name: str) -> None:
+    findings = check_registrations(
+        server_name,
+        [
+            loaded("/etc/dp.yaml", build_registration(server_name)),
+            loaded("/etc/wa.yaml", bridge_registration()),
+        ],
+    )
+    assert texts(findings, Level.ERROR) == []
+    assert texts(findings, Level.WARNING) == []
+    assert texts(findings, Level.NOTE) == [
+        "/etc/dp.yaml (id 'doublepuppet'): double-puppet registration",
+        "/etc/wa.yaml (id 'whatsapp'): appservice registration, not for double puppeting",
+    ]
+
+
+def test_no_double_puppet_registration_is_noted() -> None:
+    findings = check_registrations("example.org", [loaded("/etc/wa.yaml", bridge_registration())])
+    assert any("no double-puppet registration is listed" in t for t in texts(findings, Level.NOTE))
+
+
+def test_each_double_puppet_mistake() -> None:
+    registration = build_registration("example.org")
+    registration.update(url="http://localhost:1234", rate_limited=True)
+    registration["namespaces"]["users"][0]["exclusive"] = True
+    findings = check_registrations("example.org", [loaded("/etc/dp.yaml", registration)])
+    errors, warnings = texts(findings, Level.ERROR), texts(findings, Level.WARNING)
+    assert errors == [
+        "/etc/dp.yaml (id 'doublepuppet'): namespaces.users[0].exclusive is true: this"
+        " appservice would own every local user, and Synapse would refuse everyone else's"
+        " registration of a user name; set exclusive: false"
+    ]
+    assert len(warnings) == 2
+    assert "url is set ('http://localhost:1234'): Synapse pushes every event" in warnings[0]
+    assert "set url: null" in warnings[0]
+    assert "rate_limited is not false" in warnings[1]
+
+
+def test_missing_rate_limited_is_rate_limited() -> None:
+    registration = build_registration("example.org")
+    del registration["rate_limited"]
+    findings = check_registrations("example.org", [loaded("/etc/dp.yaml", registration)])
+    assert any("rate_limited is not false" in t for t in texts(findings, Level.WARNING))
+
+
+@pytest.mark.parametrize(
+    ("server_name", "regex", "level", "expected"),
+    [
+        # Written for the client API's host name instead of the server name.
+        ("example.org", r"@.*:matrix\.example\.org", Level.ERROR, "e.g. @alice:example.org"),
+        # Anchored without the port that this server's user IDs carry.
+        ("example.org:8448", r"@.*:example\.org$", Level.ERROR, "@alice:example.org:8448"),
+        # User IDs are case-sensitive, and so is the server name in them.
+        ("example.org", r"@.*:Example\.org", Level.ERROR, "e.g. @alice:example.org"),
+        ("example.org", "@.*:example.org", Level.WARNING, "an unescaped '.'"),
+    ],
+)
+def test_user_regex_mistakes(server_name: str, regex: str, level: Level, expected: str) -> None:
+    registration = build_registration(server_name)
+    registration["namespaces"]["users"][0]["regex"] = regex
+    findings = check_registrations(server_name, [loaded("/etc/dp.yaml", registration)])
+    [text] = texts(findings, level)
+    assert f"namespaces.users[0].regex {regex!r}" in text
+    assert expected in text
+    assert f"write {user_regex(server_name)!r}" in text
+
+
+def test_bridge_with_catch_all_namespace_is_flagged() -> None:
+    registration = bridge_registration()
+    registration["namespaces"]["users"].append(  # type: ignore[index]
+        {"regex": r"@.*:example\.org", "exclusive": False}
+    )
+    findings = check_registrations("example.org", [loaded("/etc/wa.yaml", registration)])
+    [warning] = texts(findings, Level.WARNING)
+    assert warning.startswith("/etc/wa.yaml (id 'whatsapp'): a bridge's registration with a")
+    assert "deprecated" in warning
+    assert "synapse_dp_auth appservice" in warning
+
+
+def test_shared_values_name_the_files_never_the_tokens() -> None:
+    double_puppet = build_registration("example.org", "whatsapp")
+    bridge = bridge_registration()
+    double_puppet["as_token"] = bridge["as_token"]
+    double_puppet["hs_token"] = bridge["hs_token"]
+    findings = check_registrations(
+        "example.org", [loaded("/etc/wa.yaml", bridge), loaded("/etc/dp.yaml", double_puppet)]
+    )
+    errors = texts(findings, Level.ERROR)
+    assert errors == [
+        "/etc/dp.yaml and /etc/wa.yaml have the same id 'whatsapp': Synapse refuses to start"
+        " with two registrations of one id; give each registration its own",
+        "/etc/dp.yaml and /etc/wa.yaml have the same as_token: Synapse refuses to start with"
+        " two registrations of one as_token (and its error prints the token into the log); give"
+        " each registration its own",
+        "/etc/dp.yaml and /etc/wa.yaml have the same hs_token: Synapse accepts it, but each"
+        " appservice could then pose as the homeserver to the other; give each registration"
+        " its own",
+    ]
+    everything = " ".join(f.text for f in findings)
+    assert str(bridge["as_token"]) not in everything
+    assert str(bridge["hs_token"]) not in everything
+
+
+def test_listed_twice() -> None:
+    registration = build_registration("example.org")
+    findings = check_registrations(
+        "example.org", [loaded("/etc/dp.yaml", registration), loaded("/etc/dp.yaml", registration)]
+    )
+    assert texts(findings, Level.ERROR) == [
+        "/etc/dp.yaml is listed twice in app_service_config_files"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda r: r.pop("as_token"), "/etc/dp.yaml: as_token is missing or not a string"),
+        (lambda r: r.update(id=5), "/etc/dp.yaml: id is missing or not a string"),
+        (lambda r: r.pop("url"), "/etc/dp.yaml: url must be a string or an explicit null"),
+        (lambda r: r.pop("namespaces"), "/etc/dp.yaml: namespaces is missing or not a mapping"),
+        (
+            lambda r: r["namespaces"]["users"][0].pop("exclusive"),
+            "/etc/dp.yaml: namespaces.users[0].exclusive must be true or false",
+        ),
+        (
+            lambda r: r["namespaces"]["users"][0].update(regex="@(.*:example"),
+            "/etc/dp.yaml: namespaces.users[0].regex is not a valid regular expression",
+        ),
+        (
+            lambda r: r["namespaces"].update(users="@.*"),
+            "/etc/dp.yaml: namespaces.users must be a list",
+        ),
+    ],
+)
+def test_missing_and_malformed_fields(mutate: Callable[[Any], object], expected: str) -> None:
+    registration = build_registration("example.org")
+    mutate(registration)
+    findings = check_registrations("example.org", [loaded("/etc/dp.yaml", registration)])
+    errors = texts(findings, Level.ERROR)
+    assert len(errors) == 1
+    assert errors[0].startswith(expected)
+    if isinstance(registration.get("as_token"), str):
+        assert registration["as_token"] not in " ".join(f.text for f in findings)
+
+
+def test_not_a_mapping_and_unreadable() -> None:
+    findings = check_registrations(
+        "example.org",
+        [
+            loaded("/etc/list.yaml", ["a", "list"]),
+            RegistrationFile("/etc/gone.yaml", problem="cannot read /etc/gone.yaml: gone"),
+        ],
+    )
+    assert texts(findings, Level.ERROR) == [
+        "/etc/list.yaml does not hold a registration (a mapping with id, as_token, ...)",
+        "cannot read /etc/gone.yaml: gone",
+    ]
