@@ -1,14 +1,25 @@
 """The appservice double-puppet method on real Synapse processes: registration files Synapse
-loads, and a homeserver that delegates auth to the Matrix Authentication Service."""
+loads, a homeserver set up only from ``synapse_dp_auth appservice``'s output, check-config's
+registration checks against what Synapse does with the same files, and a homeserver that delegates
+auth to the Matrix Authentication Service."""
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
+import textwrap
 from pathlib import Path
 from typing import Any
 
-from testbed.homeserver import Homeserver, oauth_delegation_config
+import pytest
+import yaml
+
+from synapse_dp_auth.admin import cli
+from synapse_dp_auth.admin.registration import build_registration
+from testbed.homeserver import Homeserver, HomeserverError, oauth_delegation_config
+
+MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 
 
 def hand_written_registration(server_regex: str, **overrides: Any) -> dict[str, Any]:
@@ -84,3 +95,151 @@ def test_module_under_oauth_delegation_names_the_appservice_method() -> None:
     # Synapse's bare message is replaced, not repeated.
     assert "Cannot use password auth provider callbacks" not in text
     assert secret not in text
+
+
+# -- synapse_dp_auth appservice, followed to the letter ------------------------------------------
+
+
+def yaml_block(output: str, first_line: str) -> Any:
+    """The snippet of ``output`` starting with ``first_line`` (indented by four spaces), parsed."""
+    lines = output.splitlines()
+    start = lines.index(f"    {first_line}")
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("    "):
+            break
+        block.append(line)
+    return yaml.safe_load(textwrap.dedent("\n".join(block)))
+
+
+@pytest.mark.parametrize("server_name", ["test.local", "test.local:8448"])
+def test_a_homeserver_set_up_from_the_commands_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], server_name: str
+) -> None:
+    """Only what the command printed goes into the homeserver and the "bridge": the
+    app_service_config_files entry, and the bridgev2 double_puppet.secrets value."""
+    path = tmp_path / "doublepuppet.yaml"
+    assert cli.main(["appservice", "--server-name", server_name, str(path)]) == 0
+    output = capsys.readouterr().out
+
+    homeserver_snippet = yaml_block(output, "app_service_config_files:")
+    bridge_snippet = yaml_block(output, "double_puppet:")
+    secret = bridge_snippet["double_puppet"]["secrets"][server_name]
+    assert secret.startswith("as_token:")
+    as_token = secret.removeprefix("as_token:")
+
+    with Homeserver(server_name=server_name, extra_config=homeserver_snippet) as homeserver:
+        alice = homeserver.register_user("alice")
+        assert alice == f"@alice:{server_name}"
+        devices_path = f"/_synapse/admin/v2/users/{alice}/devices"
+        status, before = homeserver.get(devices_path, homeserver.admin_token)
+        assert status == 200
+        status, body = homeserver.appservice_whoami(as_token, alice)
+        assert (status, body.get("user_id")) == (200, alice)
+        assert homeserver.sender_of_new_message(as_token, as_user=alice) == alice
+        # No login happened, so alice has no new device (session) in her list.
+        assert homeserver.get(devices_path, homeserver.admin_token) == (200, before)
+        # Remote users are refused: the namespace is this server's only.
+        status, _ = homeserver.appservice_whoami(as_token, "@alice:elsewhere.example")
+        assert status == 403
+        # check-config, on the very file Synapse runs with, has nothing to object to.
+        assert cli.main(["check-config", str(homeserver.config_path)]) == 0
+        out = capsys.readouterr().out
+        assert f"  {path} (id 'doublepuppet'): double-puppet registration\n" in out
+        assert "only bridges using the appservice method double-puppet here" in out
+        assert as_token not in out
+
+
+# -- check-config against what Synapse does with the same files ------------------------------------
+
+
+def test_check_config_flags_what_synapse_loads_silently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each mistake in a file of its own; Synapse starts with all of them, check-config names
+    each one."""
+    exclusive = build_registration("test.local", "dp-exclusive")
+    exclusive["namespaces"]["users"][0]["exclusive"] = True
+    with_url = build_registration("test.local", "dp-url")
+    with_url["url"] = "http://127.0.0.1:9/"
+    rate_limited = build_registration("test.local", "dp-rate-limited")
+    del rate_limited["rate_limited"]
+    wrong_server = build_registration("test.local", "dp-wrong-server")
+    wrong_server["namespaces"]["users"][0]["regex"] = r"@.*:matrix\.test\.local"
+    unescaped = build_registration("test.local", "dp-unescaped")
+    unescaped["namespaces"]["users"][0]["regex"] = "@.*:test.local"
+    bridge = hand_written_registration(
+        r"test\.local", id="bridge", url="http://127.0.0.1:9/", sender_localpart="bridgebot"
+    )
+    bridge["namespaces"]["users"].insert(0, {"regex": r"@bridge_.*:test\.local", "exclusive": True})
+    files = {
+        name: write_registration(tmp_path / f"{name}.yaml", registration)
+        for name, registration in {
+            "exclusive": exclusive,
+            "url": with_url,
+            "rate-limited": rate_limited,
+            "wrong-server": wrong_server,
+            "unescaped": unescaped,
+            "bridge": bridge,
+        }.items()
+    }
+    module = {"module": MODULE, "config": {"shared_secret": secrets.token_hex(32)}}
+    with Homeserver([module], app_service_config_files=list(files.values())) as homeserver:
+        # Synapse starts with every one of them, without a word; the exclusive namespace shows
+        # only when someone tries to create an account.
+        with pytest.raises(HomeserverError) as refused:
+            homeserver.register_user("alice")
+        assert refused.value.body.get("errcode") == "M_EXCLUSIVE"
+        assert cli.main(["check-config", str(homeserver.config_path)]) == 1
+        out = capsys.readouterr().out
+
+    def finding(name: str, level: str) -> str:
+        found = [line for line in out.splitlines() if line.startswith(f"{level}: {files[name]} ")]
+        assert len(found) == 1, (name, out)
+        return found[0]
+
+    assert "namespaces.users[0].exclusive is true" in finding("exclusive", "error")
+    assert "url is set ('http://127.0.0.1:9/'): Synapse pushes every event" in finding(
+        "url", "warning"
+    )
+    assert "rate_limited is not false" in finding("rate-limited", "warning")
+    assert r"does not match the users of this server (test.local), e.g. @alice:test.local" in (
+        finding("wrong-server", "error")
+    )
+    assert "an unescaped '.'" in finding("unescaped", "warning")
+    assert "catch-all user namespace (the deprecated" in finding("bridge", "warning")
+    for registration in (exclusive, with_url, rate_limited, wrong_server, unescaped, bridge):
+        assert registration["as_token"] not in out
+        assert registration["hs_token"] not in out
+
+
+def test_check_config_catches_a_reused_token_before_synapse_prints_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge = hand_written_registration(r"test\.local", id="bridge", url="http://127.0.0.1:9/")
+    bridge["namespaces"]["users"] = [{"regex": r"@bridge_.*:test\.local", "exclusive": True}]
+    copied = build_registration("test.local")
+    copied["as_token"] = bridge["as_token"]  # the double-puppet file made from the bridge's
+    paths = [
+        write_registration(tmp_path / "bridge.yaml", bridge),
+        write_registration(tmp_path / "doublepuppet.yaml", copied),
+    ]
+    error = Homeserver.start_expecting_failure(app_service_config_files=paths)
+    # What Synapse does at its next restart: refuse, with the token in its log.
+    assert "Cannot reuse as_token across application services" in error.output + error.log
+    assert bridge["as_token"] in error.output + error.log
+
+    config = tmp_path / "homeserver.yaml"
+    config.write_text(
+        json.dumps(
+            {"server_name": "test.local", "app_service_config_files": [str(p) for p in paths]}
+        ),
+        encoding="utf-8",
+    )
+    assert cli.main(["check-config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"error: {paths[1]} and {paths[0]} have the same as_token: Synapse refuses to start"
+    ) in out
+    assert bridge["as_token"] not in out
+    assert re.search(r"[0-9a-f]{64}", out) is None  # no token of either file

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from synapse_dp_auth.admin import registration_checks
 from synapse_dp_auth.admin.diagnosis import choose_login_type
 from synapse_dp_auth.admin.families import FAMILIES, Choice
 from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, error_reason, parse_config
@@ -42,7 +43,6 @@ def load_homeserver_config(paths: Sequence[str]) -> tuple[dict[str, Any], dict[s
 
     Returns the merged config and, per top-level key, the file it came from.
     """
-    import yaml
 
     files: list[Path] = []
     for name in paths:
@@ -58,18 +58,7 @@ def load_homeserver_config(paths: Sequence[str]) -> tuple[dict[str, Any], dict[s
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            # Not error_reason: the decoder's message quotes the offending byte, which may be
-            # one of an inline shared_secret.
-            raise ConfigFileError(f"cannot read {path}: not valid UTF-8") from None
-        except OSError as error:
-            raise ConfigFileError(f"cannot read {path}: {error_reason(error)}") from None
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ConfigFileError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
+        loaded = read_yaml(path)
         if loaded is None and len(files) > 1:
             continue  # an empty conf.d file: Synapse ignores it too
         if not isinstance(loaded, dict):
@@ -79,6 +68,25 @@ def load_homeserver_config(paths: Sequence[str]) -> tuple[dict[str, Any], dict[s
         merged.update(loaded)
         sources.update(dict.fromkeys((str(key) for key in loaded), str(path)))
     return merged, sources
+
+
+def read_yaml(path: Path) -> Any:
+    """One YAML file's content; :class:`ConfigFileError` names the file (and the line) when it
+    cannot be read or parsed, without quoting any of it: it may hold a secret or a token."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        # Not error_reason: the decoder's message quotes the offending byte, which may be
+        # one of an inline shared_secret.
+        raise ConfigFileError(f"cannot read {path}: not valid UTF-8") from None
+    except OSError as error:
+        raise ConfigFileError(f"cannot read {path}: {error_reason(error)}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigFileError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
 
 
 def _yaml_problem(error: Exception) -> str:
@@ -163,12 +171,100 @@ def check_homeserver_config(
     for where, entry, name in devture:
         _advise_devture(where, entry, name, bool(ours), report)
 
-    if not ours:
+    delegated = auth_delegated(config)
+    for where, _ in ours:
+        if delegated:
+            report.error(
+                f"{where}: synapse_dp_auth cannot run while auth is delegated to the Matrix"
+                " Authentication Service (matrix_authentication_service.enabled): Synapse"
+                " refuses to start with a password-auth module then. Remove this entry and"
+                " double-puppet with the appservice method instead: `synapse_dp_auth appservice"
+                " -c homeserver.yaml FILE` writes its registration and prints each bridge's"
+                " setting"
+            )
+    registrations = _registration_files(config, sources, report)
+    server_name = config.get("server_name")
+    double_puppets = (
+        registration_checks.find_double_puppets(server_name, registrations)
+        if isinstance(server_name, str)
+        else []
+    )
+    if not ours and not delegated and not double_puppets:
         report.error(
             f"synapse_dp_auth is not configured: add an entry `- module: {MODULE}` with its"
             " config: under modules: in homeserver.yaml"
         )
+    elif not ours:
+        report.line(
+            "synapse_dp_auth is not configured: only bridges using the appservice method"
+            " double-puppet here"
+        )
     _homeserver_notes(config, parsed[0] if len(parsed) == 1 and not misplaced else None, report)
+    _report_registrations(config, sources, registrations, report)
+
+
+def auth_delegated(config: Mapping[str, Any]) -> bool:
+    """Whether Synapse delegates auth (MAS, or the experimental MSC3861 switch before it)."""
+    mas = _section(config, "matrix_authentication_service").get("enabled", False)
+    msc3861 = _section(_section(config, "experimental_features"), "msc3861").get("enabled", False)
+    return bool(mas or msc3861)
+
+
+def _registration_files(
+    config: Mapping[str, Any], sources: Mapping[str, str], report: ConfigReport
+) -> list[registration_checks.RegistrationFile]:
+    """Read every file of ``app_service_config_files`` (relative paths from the current
+    directory; Synapse reads them from its own working directory)."""
+    listed = config.get("app_service_config_files")
+    if listed is None:
+        return []
+    if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
+        where = sources.get("app_service_config_files", "?")
+        report.error(
+            f"app_service_config_files (in {where}) must be a list of file names (Synapse"
+            " refuses to start)"
+        )
+        return []
+    files = []
+    for name in listed:
+        try:
+            content = read_yaml(Path(name))
+        except ConfigFileError as error:
+            hint = (
+                ""
+                if Path(name).is_absolute()
+                else " (a relative path: Synapse reads it from its working directory)"
+            )
+            files.append(registration_checks.RegistrationFile(name, problem=f"{error}{hint}"))
+        else:
+            files.append(registration_checks.RegistrationFile(name, content))
+    return files
+
+
+def _report_registrations(
+    config: Mapping[str, Any],
+    sources: Mapping[str, str],
+    files: Sequence[registration_checks.RegistrationFile],
+    report: ConfigReport,
+) -> None:
+    """The registrations' findings: errors and warnings counted, notes as plain lines."""
+    report.line()
+    where = sources.get("app_service_config_files")
+    report.line(
+        "Appservice registrations"
+        + (f" (app_service_config_files in {where}):" if where else " (app_service_config_files):")
+    )
+    server_name = config.get("server_name")
+    if not isinstance(server_name, str):
+        report.error("server_name is missing or not a string: the registrations cannot be checked")
+        return
+    for finding in registration_checks.check_registrations(server_name, files):
+        if finding.level is registration_checks.Level.ERROR:
+            report.error(finding.text)
+        elif finding.level is registration_checks.Level.WARNING:
+            report.warning(finding.text)
+        else:
+            report.line(f"  {finding.text}")
 
 
 def _check_our_entry(
@@ -258,8 +354,7 @@ def _homeserver_notes(
     report.line()
     report.line("Homeserver settings that matter here:")
     mas = _section(config, "matrix_authentication_service").get("enabled", False)
-    msc3861 = _section(_section(config, "experimental_features"), "msc3861").get("enabled", False)
-    if mas or msc3861:
+    if auth_delegated(config):
         report.warning(
             "login is delegated to the Matrix Authentication Service: Synapse serves no /login,"
             " so this module is never asked; bridges need appservice double puppeting"
@@ -292,7 +387,7 @@ def _homeserver_notes(
         "  (every bridge login counts against rc_login.address for the bridge's IP address: a"
         " bridge that logs many users in at once needs it raised, or it gets HTTP 429)"
     )
-    if parsed is None or mas or msc3861:
+    if parsed is None or auth_delegated(config):
         return
 
     # What GET /login will list: m.login.password first, wherever present (Synapse puts it there).

@@ -1,7 +1,8 @@
 """The admin command line, ``python -m synapse_dp_auth`` (installed as ``synapse_dp_auth``).
 
 ``token`` computes what a bridge would send, ``check-config`` reads homeserver.yaml the way
-Synapse does, ``doctor`` asks a running homeserver. Every user mistake ends in one line on stderr
+Synapse does, ``doctor`` asks a running homeserver, ``appservice`` writes the registration of the
+appservice double-puppet method. Every user mistake ends in one line on stderr
 and an exit code, never a traceback. The secret is never taken from the command line, where ``ps``
 and shell history would show it.
 """
@@ -13,16 +14,23 @@ import contextlib
 import getpass
 import os
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
-from synapse_dp_auth.admin import checkconfig, doctor
+from synapse_dp_auth.admin import appservice, checkconfig, doctor
 from synapse_dp_auth.admin.client import (
     HomeserverClient,
     HomeserverError,
     sends_in_clear_over_network,
 )
 from synapse_dp_auth.admin.families import FAMILIES
+from synapse_dp_auth.admin.registration import (
+    DEFAULT_ID,
+    RegistrationError,
+    ServerNameError,
+    validate_server_name,
+)
 from synapse_dp_auth.config import error_reason
 from synapse_dp_auth.token import make_token
 
@@ -121,6 +129,13 @@ def _user_id(value: str) -> str:
     return value
 
 
+def _server_name(value: str) -> str:
+    try:
+        return validate_server_name(value)
+    except ServerNameError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _timeout(value: str) -> float:
     try:
         seconds = float(value)
@@ -175,6 +190,38 @@ def command_doctor(args: argparse.Namespace, out: TextIO) -> int:
     return doctor.run(client, out, user_id=args.user, secret=secret, families=families)
 
 
+# -- appservice ------------------------------------------------------------------------------------
+
+
+def command_appservice(args: argparse.Namespace, out: TextIO) -> int:
+    if args.config:
+        config, sources = checkconfig.load_homeserver_config(args.config)
+        server_name = configured_server_name(config, sources)
+    else:
+        server_name = args.server_name
+    path = Path(args.file)
+    try:
+        registration = appservice.create(path, server_name, args.id)
+    except RegistrationError as error:
+        raise CliError(str(error)) from None
+    out.write(appservice.next_steps(path, server_name, registration))
+    return EXIT_OK
+
+
+def configured_server_name(config: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+    """homeserver.yaml's ``server_name``, checked as a Matrix server name; errors name the file."""
+    where = sources.get("server_name") or " / ".join(dict.fromkeys(sources.values())) or "?"
+    value = config.get("server_name")
+    if value is None:
+        raise CliError(f"{where}: server_name is missing (give --server-name instead)")
+    if not isinstance(value, str):
+        raise CliError(f"{where}: server_name must be a string, not {type(value).__name__}")
+    try:
+        return validate_server_name(value)
+    except ServerNameError as error:
+        raise CliError(f"{where}: server_name: {error}") from None
+
+
 # -- the parser ------------------------------------------------------------------------------------
 
 
@@ -183,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synapse_dp_auth",
         allow_abbrev=False,
-        description="Tools for the synapse_dp_auth shared-secret login module.",
+        description="Tools for the synapse_dp_auth shared-secret login module, and for the"
+        " appservice double-puppet method that needs no module.",
         epilog=f"The shared secret is read from --secret-file, from ${SECRET_ENV}, or from a"
         " prompt; never from an argument.",
     )
@@ -259,6 +307,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="per request (default: 10)",
     )
     diagnose.set_defaults(handler=command_doctor)
+
+    register = commands.add_parser(
+        "appservice",
+        allow_abbrev=False,
+        help="write the registration of the appservice double-puppet method, and say how to use it",
+        description="Write a double-puppet appservice registration to FILE (url null, fresh"
+        " random as_token, hs_token and sender_localpart, rate_limited false, a non-exclusive"
+        " namespace of every user of the server), readable by its owner only, and print the"
+        " next steps: the app_service_config_files entry for homeserver.yaml and each bridge"
+        " family's setting, with the as_token. Bridges that do no shared-secret login (mautrix-go"
+        " bridgev2) and every bridge under the Matrix Authentication Service double-puppet this"
+        " way, without this module. FILE must not exist. Exit 0 when written.",
+    )
+    register.add_argument(
+        "file", metavar="FILE", help="where to write it, e.g. /etc/matrix-synapse/doublepuppet.yaml"
+    )
+    server = register.add_mutually_exclusive_group(required=True)
+    server.add_argument(
+        "--server-name",
+        type=_server_name,
+        metavar="NAME",
+        help="the server name user IDs end with (example.org, example.org:8448, [2001:db8::1]);"
+        " not the client API's host name",
+    )
+    server.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        metavar="CONFIG",
+        help="read server_name from homeserver.yaml instead (repeatable; files and directories"
+        " merge as with Synapse's -c)",
+    )
+    register.add_argument(
+        "--id",
+        default=DEFAULT_ID,
+        metavar="ID",
+        help=f"the registration's id, unique among the registrations (default: {DEFAULT_ID})",
+    )
+    register.set_defaults(handler=command_appservice)
     return parser
 
 

@@ -111,6 +111,8 @@ def choose_login_type(family: Family, advertised: Sequence[str]) -> str | None:
         return None
     if family.choice is Choice.PASSWORD_ONLY:
         return LOGIN_TYPE_PASSWORD
+    if family.choice is Choice.NO_LOGIN:
+        return None
     return LOGIN_TYPE_SHARED_SECRET
 
 

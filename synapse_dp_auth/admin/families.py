@@ -1,8 +1,9 @@
-"""The families of shared-secret clients: who sends which login type, with which request.
+"""The families of double-puppeting clients: who sends which login type, with which request, and
+who takes the appservice method's ``as_token:<token>`` under which config key.
 
 Bridges do not all log in the same way, so "is the module working?" has one answer per family.
-This is the one definition of them that ``doctor``, ``check-config`` and the README table read; a
-new bridge family is added here.
+This is the one definition of them that ``doctor``, ``check-config``, ``appservice`` and the
+README table read; a new bridge family is added here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Choice(enum.Enum):
     )
     PASSWORD_ONLY = f"always {LOGIN_TYPE_PASSWORD}, without asking the server"
     SHARED_SECRET_ONLY = f"always {LOGIN_TYPE_SHARED_SECRET}, without asking the server"
+    NO_LOGIN = "no shared-secret login at all (double puppeting with the appservice method only)"
 
 
 class BodyShape(enum.Enum):
@@ -34,46 +36,83 @@ class BodyShape(enum.Enum):
     BOT_SDK = "identifier"
     CORPORAL = "top-level user, identifier, device_id"
     GO_BOT = "identifier"
+    NO_LOGIN = "no login request"
 
 
 @attr.s(frozen=True, auto_attribs=True)
 class Family:
-    """A family of clients that log in with the shared secret the same way."""
+    """A family of clients that double-puppet the same way: how they log in with the shared
+    secret, and where their config takes the appservice method's ``as_token:<token>``."""
 
     name: str
     #: Examples, for the report; may be empty.
     clients: str
     choice: Choice
     shape: BodyShape
+    #: The dotted config key whose ``{server name: "as_token:<token>"}`` selects the appservice
+    #: method, or ``None``: the family cannot use it and needs the module.
+    appservice_setting: str | None = None
+    #: Which versions take it, or why the family cannot; for ``appservice``'s instructions.
+    appservice_note: str = ""
 
 
+#: mautrix-go's current bridge framework: whatsapp, signal, meta, telegram since its Go rewrite,
+#: slack, gmessages... It never logs in with a shared secret: ``bridgev2/matrix/doublepuppet.go``
+#: honours a ``double_puppet.secrets`` value only with the ``as_token:`` prefix and ignores any
+#: other (its legacy-config migration copies an old shared secret there unchanged).
+MAUTRIX_GO_BRIDGEV2 = Family(
+    "mautrix-go-bridgev2",
+    "mautrix-whatsapp, -signal, -meta, -telegram (Go), -slack, -gmessages and other bridgev2"
+    " bridges",
+    Choice.NO_LOGIN,
+    BodyShape.NO_LOGIN,
+    appservice_setting="double_puppet.secrets",
+    appservice_note="The only automatic double puppeting these bridges do: any value without"
+    " the as_token: prefix is ignored.",
+)
 MAUTRIX_PYTHON = Family(
     "mautrix-python",
     "mautrix-telegram, mautrix-googlechat and other mautrix-python bridges",
     Choice.FIRST_LISTED,
     BodyShape.MAUTRIX,
+    # mautrix-python 0.20.1 and later: CustomPuppetMixin._login_with_shared_secret.
+    appservice_setting="bridge.login_shared_secret_map",
+    appservice_note="Per mautrix's docs: telegram 0.14.2, facebook 0.5.1, instagram 0.3.1,"
+    " twitter 0.1.7 and later; not the legacy Python signal bridge, which stays on the module.",
 )
 LEGACY_MAUTRIX_GO = Family(
     "mautrix-go-legacy",
     "Go mautrix bridges on mautrix-go's older `bridge` package, v0.16 to v0.23",
     Choice.SHARED_SECRET_PREFERRED,
     BodyShape.MAUTRIX,
+    appservice_setting="bridge.login_shared_secret_map",
+    appservice_note="Per mautrix's docs: whatsapp 0.10.1, discord 0.6.2, gmessages 0.2.0 and"
+    " later; not mautrix-imessage nor the legacy slack bridge, which stay on the module.",
 )
 MX_PUPPET_BRIDGE = Family(
     "mx-puppet-bridge",
     "mx-puppet-* bridges, through matrix-bot-sdk's passwordLogin",
     Choice.PASSWORD_ONLY,
     BodyShape.BOT_SDK,
+    appservice_note="logs in with m.login.password only (bridge.loginSharedSecretMap)",
 )
-MATRIX_CORPORAL = Family("matrix-corporal", "", Choice.PASSWORD_ONLY, BodyShape.CORPORAL)
+MATRIX_CORPORAL = Family(
+    "matrix-corporal",
+    "",
+    Choice.PASSWORD_ONLY,
+    BodyShape.CORPORAL,
+    appservice_note="logs in with m.login.password only (Matrix.AuthSharedSecret)",
+)
 MAUTRIX_GO_BOTS = Family(
     "mautrix-go-bots",
     "Go bots that log in with mautrix-go's client",
     Choice.SHARED_SECRET_ONLY,
     BodyShape.GO_BOT,
+    appservice_note="bots, not appservices: they log in with com.devture.shared_secret_auth",
 )
 
-#: Every family, in the order reports list them.
+#: Every family that logs in with the shared secret, in the order reports list them: what
+#: ``doctor`` and ``check-config`` examine.
 FAMILIES: tuple[Family, ...] = (
     MAUTRIX_PYTHON,
     LEGACY_MAUTRIX_GO,
@@ -81,3 +120,6 @@ FAMILIES: tuple[Family, ...] = (
     MATRIX_CORPORAL,
     MAUTRIX_GO_BOTS,
 )
+
+#: Every family, bridgev2 first (the most common today): what ``appservice`` lists.
+EVERY_FAMILY: tuple[Family, ...] = (MAUTRIX_GO_BRIDGEV2, *FAMILIES)

@@ -117,6 +117,17 @@ def check_registrations(server_name: str, files: Sequence[RegistrationFile]) -> 
     return findings
 
 
+def find_double_puppets(server_name: str, files: Sequence[RegistrationFile]) -> list[str]:
+    """The files among ``files`` that Synapse can load and that are for double puppeting."""
+    return [
+        file.path
+        for file in files
+        if file.problem is None
+        and not _shape_problems(file.path, file.content)
+        and classify(file.content, server_name) is Kind.DOUBLE_PUPPET
+    ]
+
+
 def classify(registration: Mapping[str, Any], server_name: str) -> Kind:
     """A registration with a user namespace covering every local user is for double puppeting,
     unless it also claims ghosts or rooms of its own: then it is a bridge's registration that
