@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from synapse_dp_auth.admin import appservice, checkconfig, doctor
+from synapse_dp_auth.admin import appservice, bridge_config, bridge_doctor, checkconfig, doctor
+from synapse_dp_auth.admin.appservice_check import run_appservice
 from synapse_dp_auth.admin.client import (
     HomeserverClient,
     HomeserverError,
@@ -26,6 +27,7 @@ from synapse_dp_auth.admin.client import (
 )
 from synapse_dp_auth.admin.families import FAMILIES
 from synapse_dp_auth.admin.registration import (
+    AS_TOKEN_PREFIX,
     DEFAULT_ID,
     RegistrationError,
     ServerNameError,
@@ -35,6 +37,7 @@ from synapse_dp_auth.config import error_reason
 from synapse_dp_auth.token import make_token
 
 SECRET_ENV = "SYNAPSE_DP_AUTH_SECRET"
+AS_TOKEN_ENV = "SYNAPSE_DP_AUTH_AS_TOKEN"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -113,6 +116,64 @@ def _encodable(secret: str, source: str) -> str:
     return secret
 
 
+def read_as_token(as_token_file: str | None) -> str:
+    """The appservice token: from ``--as-token-file`` (``-``: stdin), else the environment, else a
+    prompt on a terminal.
+
+    The file may be the registration itself (its ``as_token:`` key is read) or hold the token on
+    its first non-blank line; a bridge's value with the ``as_token:`` prefix is accepted as well.
+    """
+    if as_token_file is not None:
+        token = _as_token_from_file(as_token_file)
+    else:
+        value = os.environ.get(AS_TOKEN_ENV)
+        if value is not None:
+            token = _encodable(value.strip(), AS_TOKEN_ENV)
+        elif sys.stdin is not None and sys.stdin.isatty():
+            try:
+                value = getpass.getpass("as_token (not shown): ")
+            except EOFError:
+                value = ""
+            token = _encodable(value.strip(), "the as_token entered")
+        else:
+            raise CliError(
+                f"no as_token: give --as-token-file PATH (the registration file, or a file holding"
+                f" the token; - for stdin), set {AS_TOKEN_ENV}, or run on a terminal to be asked"
+                " (never as an argument: ps and shell history would show it)",
+                EXIT_USAGE,
+            )
+    token = token.removeprefix(AS_TOKEN_PREFIX).strip()
+    if not token:
+        raise CliError("the as_token is empty", EXIT_USAGE)
+    if not token.isprintable() or " " in token:
+        raise CliError("the as_token holds spaces or control characters", EXIT_USAGE)
+    return token
+
+
+def _as_token_from_file(path: str) -> str:
+    """The registration's ``as_token`` when ``path`` is a registration (a YAML mapping), else its
+    first non-blank line."""
+    import yaml
+
+    text = _secret_from_file(path)  # the first non-blank line, and the file's errors
+    if path != "-":
+        try:
+            with open(path, encoding="utf-8-sig") as file:
+                loaded = yaml.safe_load(file)
+        except (OSError, UnicodeError, yaml.YAMLError):
+            loaded = None  # a token file: its first line was readable above
+        if isinstance(loaded, dict) and len(loaded) > 1:
+            token = loaded.get("as_token")
+            if not isinstance(token, str) or not token.strip():
+                raise CliError(
+                    f"{path} is a YAML mapping without an as_token: give the registration"
+                    " file, or a file holding only the token",
+                    EXIT_USAGE,
+                )
+            return token.strip()
+    return text
+
+
 def is_full_user_id(user_id: str) -> bool:
     """``@localpart:server``: the token signs exactly this string, so a bare name would not do."""
     localpart, colon, server = user_id[1:].partition(":")
@@ -167,27 +228,98 @@ def command_check_config(args: argparse.Namespace, out: TextIO) -> int:
 # -- doctor ----------------------------------------------------------------------------------------
 
 
+def _checked_client(url: str, args: argparse.Namespace, credential: str) -> HomeserverClient:
+    """The HTTP client for ``url``; refuses plain http:// off loopback before any credential is
+    read or sent, unless --allow-insecure-http."""
+    client = HomeserverClient(url, args.timeout)  # checks the URL first
+    if not args.allow_insecure_http and sends_in_clear_over_network(client.base_url):
+        raise CliError(
+            f"{client.base_url} is plain http:// to another machine, and {credential}"
+            " unencrypted: use the https:// URL, or give --allow-insecure-http if that network"
+            " path is trusted",
+            EXIT_USAGE,
+        )
+    return client
+
+
 def command_doctor(args: argparse.Namespace, out: TextIO) -> int:
+    if args.bridge_config is not None:
+        return _doctor_bridge_config(args, out)
+    if args.homeserver_url is None:
+        raise CliError(
+            "give HOMESERVER_URL, or --bridge-config PATH to take it from a bridge's config",
+            EXIT_USAGE,
+        )
+    if args.appservice or args.as_token_file is not None:
+        return _doctor_appservice(args, out)
     if args.secret_file is not None and args.user is None:
         raise CliError("--secret-file is only used with --user", EXIT_USAGE)
-    client = HomeserverClient(args.homeserver_url, args.timeout)  # checks the URL first
-    if (
-        args.user is not None
-        and not args.allow_insecure_http
-        and sends_in_clear_over_network(client.base_url)
-    ):
+    if args.user is None:
+        client = HomeserverClient(args.homeserver_url, args.timeout)
+    else:
         # Checked before the secret is asked for: the token is a lasting credential for the user.
-        raise CliError(
-            f"{client.base_url} is plain http:// to another machine, and --user would send"
-            f" {args.user}'s login token (a permanent credential) unencrypted: use the https://"
-            " URL, or give --allow-insecure-http if that network path is trusted",
-            EXIT_USAGE,
+        client = _checked_client(
+            args.homeserver_url,
+            args,
+            f"--user would send {args.user}'s login token (a permanent credential)",
         )
     secret = read_secret(args.secret_file) if args.user is not None else None
     families = FAMILIES
     if args.family:
         families = tuple(f for f in FAMILIES if f.name in args.family)
     return doctor.run(client, out, user_id=args.user, secret=secret, families=families)
+
+
+def _doctor_appservice(args: argparse.Namespace, out: TextIO) -> int:
+    if args.user is None:
+        raise CliError("--appservice / --as-token-file need --user USER_ID", EXIT_USAGE)
+    if args.secret_file is not None or args.family:
+        raise CliError(
+            "--secret-file and --family are for shared-secret logins, not --appservice",
+            EXIT_USAGE,
+        )
+    client = _checked_client(
+        args.homeserver_url,
+        args,
+        "the check would send the as_token (it acts as every user its registration covers)",
+    )
+    as_token = read_as_token(args.as_token_file)
+    source = args.as_token_file if args.as_token_file is not None else "the environment or prompt"
+    label = f"the as_token from {source}"
+    return run_appservice(client, out, user_id=args.user, as_token=as_token, label=label)
+
+
+def _doctor_bridge_config(args: argparse.Namespace, out: TextIO) -> int:
+    if args.user is None:
+        raise CliError(
+            "--bridge-config needs --user USER_ID: whose double puppet to check", EXIT_USAGE
+        )
+    if args.secret_file is not None or args.as_token_file is not None or args.appservice:
+        raise CliError(
+            "--bridge-config takes the secret from the bridge's config: leave out --secret-file,"
+            " --as-token-file and --appservice",
+            EXIT_USAGE,
+        )
+    if args.family:
+        raise CliError(
+            "--bridge-config decides the family from the config: leave out --family", EXIT_USAGE
+        )
+    path = args.bridge_config
+    try:
+        plan = bridge_config.plan_double_puppet(
+            bridge_config.load_bridge_config(path), path, args.user
+        )
+        return bridge_doctor.run_bridge_plan(
+            plan,
+            out,
+            user_id=args.user,
+            homeserver_url=args.homeserver_url,
+            make_client=lambda url: _checked_client(
+                url, args, "the check would send what the bridge's double-puppet secret makes"
+            ),
+        )
+    except (bridge_config.BridgeConfigError, bridge_doctor.NoHomeserverURLError) as error:
+        raise CliError(str(error)) from None
 
 
 # -- appservice ------------------------------------------------------------------------------------
@@ -233,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tools for the synapse_dp_auth shared-secret login module, and for the"
         " appservice double-puppet method that needs no module.",
         epilog=f"The shared secret is read from --secret-file, from ${SECRET_ENV}, or from a"
+        f" prompt; an appservice token from --as-token-file, from ${AS_TOKEN_ENV}, or from a"
         " prompt; never from an argument.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -270,20 +403,46 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose = commands.add_parser(
         "doctor",
         allow_abbrev=False,
-        help="ask a running homeserver whether each bridge family can log in",
+        help="ask a running homeserver whether bridges can double-puppet",
         description="Read the login types the homeserver advertises and say, for each family of"
         " shared-secret clients, which type it would send and whether that works. With --user"
         " (and the secret), log in as each family would, on a device of its own, and log out"
         " again at once; identical requests are sent once, as each login counts against"
-        " rc_login. Exit 0 when no family fails (only --user can confirm that one works).",
+        " rc_login. With --appservice (or --as-token-file), check the appservice method instead:"
+        " whoami?user_id= with the as_token, read-only. With --bridge-config, read a bridge's"
+        " own config, say which method it will use for --user and check that one. Exit 0 when"
+        " nothing fails (only --user can confirm that a family works).",
     )
     diagnose.add_argument(
-        "homeserver_url", metavar="HOMESERVER_URL", help="e.g. https://matrix.example.org"
+        "homeserver_url",
+        metavar="HOMESERVER_URL",
+        nargs="?",
+        help="e.g. https://matrix.example.org; with --bridge-config, replaces the bridge's address",
     )
     diagnose.add_argument(
-        "--user", type=_user_id, metavar="USER_ID", help="log in as this user to confirm"
+        "--user", type=_user_id, metavar="USER_ID", help="check double puppeting of this user"
     )
     diagnose.add_argument("--secret-file", metavar="PATH", help=secret_help)
+    diagnose.add_argument(
+        "--appservice",
+        action="store_true",
+        help="check the appservice method (as_token:) for --user instead of shared-secret logins:"
+        " whoami?user_id= with the as_token, as bridges do; read-only",
+    )
+    diagnose.add_argument(
+        "--as-token-file",
+        metavar="PATH",
+        help="implies --appservice: the registration file, or a file whose first non-blank line"
+        f" is the as_token (- for stdin); else ${AS_TOKEN_ENV}, else a prompt on a terminal",
+    )
+    diagnose.add_argument(
+        "--bridge-config",
+        metavar="PATH",
+        help="a bridge's own config file (mautrix bridgev2, legacy mautrix-go, mautrix-python,"
+        " mx-puppet-bridge, matrix-corporal JSON): take the homeserver address and the"
+        " double-puppet secret for --user's server from it, say which method the bridge will"
+        " use, and check that one",
+    )
     diagnose.add_argument(
         "--allow-insecure-http",
         action="store_true",

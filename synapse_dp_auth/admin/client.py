@@ -1,6 +1,7 @@
 """The HTTP client the doctor asks a homeserver with: ``GET /login``, ``POST /login``, ``POST
-/logout``, each with one-line errors for everything that can go wrong before a Matrix answer
-arrives. Standard library only, so the command needs neither aiohttp nor mautrix.
+/logout`` and ``GET /account/whoami``, each with one-line errors for everything that can go wrong
+before a Matrix answer arrives. Standard library only, so the command needs neither aiohttp nor
+mautrix.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from synapse_dp_auth.admin.diagnosis import LoginOutcome
+from synapse_dp_auth.admin.diagnosis import LoginOutcome, WhoamiOutcome
 from synapse_dp_auth.admin.report import MAX_SERVER_TEXT, server_text
 
 LOGIN_PATH = "/_matrix/client/v3/login"
 LOGOUT_PATH = "/_matrix/client/v3/logout"
+WHOAMI_PATH = "/_matrix/client/v3/account/whoami"
 
 #: Enough for any Matrix answer here; a larger body is not one.
 _MAX_BODY = 1 << 20
@@ -71,7 +73,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class HomeserverClient:
-    """The three requests the doctor makes, each with one-line errors for everything that can go
+    """The requests the doctor makes, each with one-line errors for everything that can go
     wrong before a Matrix answer arrives. Proxies come from the environment, as for curl."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
@@ -134,6 +136,23 @@ class HomeserverClient:
             retry_after_ms=retry if plausible else None,
         )
         return outcome, access_token if status == 200 else None
+
+    def whoami(self, access_token: str, user_id: str | None = None) -> WhoamiOutcome:
+        """``GET /account/whoami``, with ``?user_id=`` when given: how a bridge using the
+        appservice method checks that its ``as_token`` may act as that user. Read-only."""
+        path = WHOAMI_PATH
+        if user_id is not None:
+            path += "?" + urllib.parse.urlencode({"user_id": user_id})
+        status, answer, raw, _ = self._request("GET", path, None, access_token)
+        if not isinstance(answer, dict):
+            text = raw[:MAX_SERVER_TEXT].decode("utf-8", errors="replace").strip()
+            return WhoamiOutcome(status=status, error=f"not JSON: {text or 'an empty answer'}")
+        return WhoamiOutcome(
+            status=status,
+            errcode=_str_or_none(answer.get("errcode")),
+            error=_str_or_none(answer.get("error")),
+            user_id=_str_or_none(answer.get("user_id")) if status == 200 else None,
+        )
 
     def logout(self, access_token: str) -> None:
         """``POST /logout``: deletes the device and the token. Raises :class:`HomeserverError`."""

@@ -63,6 +63,30 @@ class LoginOutcome:
         )
 
 
+@attr.s(frozen=True, auto_attribs=True, kw_only=True)
+class WhoamiOutcome:
+    """The server's answer to ``GET /account/whoami`` (the token asked with is not kept here)."""
+
+    status: int
+    errcode: str | None = None
+    error: str | None = None
+    user_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.user_id is not None
+
+    def describe(self) -> str:
+        """One line for the report; the server's words in it are escaped and bounded."""
+        if self.ok:
+            return f"HTTP 200: {server_text(self.user_id or '?')}"
+        parts = [f"HTTP {self.status}"]
+        if self.errcode:
+            parts.append(server_text(self.errcode))
+        text = " ".join(parts)
+        return f"{text}: {server_text(self.error)}" if self.error else text
+
+
 @attr.s(frozen=True, auto_attribs=True)
 class PlannedLogin:
     """One ``POST /login`` standing for every family that would send the same request.

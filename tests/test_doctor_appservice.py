@@ -1,0 +1,498 @@
+"""``doctor`` for the appservice method and ``doctor --bridge-config``.
+
+The decisions on their own first (pure), then the command line against one real Synapse process
+that loads registrations made by ``synapse_dp_auth.admin.registration`` (the code behind
+``synapse_dp_auth appservice``) and this module, and bridges' own config files pointing at it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from synapse_dp_auth.admin import cli
+from synapse_dp_auth.admin.appservice_check import diagnose_appservice
+from synapse_dp_auth.admin.diagnosis import Verdict, WhoamiOutcome
+from synapse_dp_auth.admin.registration import (
+    build_registration,
+    registration_yaml,
+    write_registration,
+)
+from testbed.homeserver import Homeserver
+
+SERVER = "test.local"
+SECRET = "the module's shared secret, long enough: 0123456789abcdef"
+MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No secret or token from the developer's shell, no terminal, no proxy for loopback."""
+    monkeypatch.delenv(cli.SECRET_ENV, raising=False)
+    monkeypatch.delenv(cli.AS_TOKEN_ENV, raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+# -- the decision ----------------------------------------------------------------------------------
+
+ALICE = "@alice:test.local"
+SENDER = WhoamiOutcome(status=200, user_id="@0123abcd:test.local")
+UNKNOWN = WhoamiOutcome(status=401, errcode="M_UNKNOWN_TOKEN", error="Invalid access token passed.")
+MASQUERADE = WhoamiOutcome(
+    status=403,
+    errcode="M_FORBIDDEN",
+    error=f"Application service cannot masquerade as this user ({ALICE}).",
+)
+NOT_REGISTERED = WhoamiOutcome(
+    status=403,
+    errcode="M_FORBIDDEN",
+    error=f"Application service has not registered this user ({ALICE})",
+)
+
+
+def test_decision_works() -> None:
+    diagnosis = diagnose_appservice(ALICE, SENDER, WhoamiOutcome(status=200, user_id=ALICE))
+    assert diagnosis.verdict is Verdict.WORKS
+    assert diagnosis.remedy is None
+
+
+def test_decision_unknown_token() -> None:
+    diagnosis = diagnose_appservice(ALICE, UNKNOWN, None)
+    assert diagnosis.verdict is Verdict.FAILS
+    assert diagnosis.detail == "the server does not know this as_token"
+    assert diagnosis.remedy is not None and "app_service_config_files" in diagnosis.remedy
+
+
+def test_decision_remote_user() -> None:
+    diagnosis = diagnose_appservice("@alice:other.example", SENDER, None)
+    assert diagnosis.verdict is Verdict.FAILS
+    assert "a user of another server" in diagnosis.detail
+    assert "belongs to test.local" in diagnosis.detail
+
+
+def test_decision_outside_namespace() -> None:
+    diagnosis = diagnose_appservice(ALICE, SENDER, MASQUERADE)
+    assert diagnosis.verdict is Verdict.FAILS
+    assert "outside the user namespace" in diagnosis.detail
+    assert diagnosis.remedy is not None and "exclusive: false" in diagnosis.remedy
+
+
+def test_decision_no_such_user() -> None:
+    diagnosis = diagnose_appservice(ALICE, SENDER, NOT_REGISTERED)
+    assert diagnosis.verdict is Verdict.FAILS
+    assert "no such user exists" in diagnosis.detail
+
+
+def test_decision_other_user_answered() -> None:
+    other = WhoamiOutcome(status=200, user_id="@mallory:test.local")
+    diagnosis = diagnose_appservice(ALICE, SENDER, other)
+    assert diagnosis.verdict is Verdict.FAILS
+    assert "not @alice:test.local" in diagnosis.detail
+
+
+def test_decision_escapes_server_text() -> None:
+    hostile = WhoamiOutcome(status=403, errcode="M_X\x1b[31m", error="cannot masquerade\x1b]0;x")
+    diagnosis = diagnose_appservice(ALICE, SENDER, hostile)
+    assert "\x1b" not in diagnosis.detail
+    assert "\\x1b" in diagnosis.detail
+
+
+# -- reading the as_token --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tok123\n",
+        "\n  tok123  \n",
+        "as_token:tok123\n",
+        "as_token: tok123\n",
+        "# a comment\nid: doublepuppet\nas_token: tok123\nhs_token: other\n",
+    ],
+)
+def test_read_as_token_from_a_file(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "token"
+    path.write_text(text, encoding="utf-8")
+    assert cli.read_as_token(str(path)) == "tok123"
+
+
+def test_read_as_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cli.AS_TOKEN_ENV, " as_token:tok123 ")
+    assert cli.read_as_token(None) == "tok123"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "holds no secret"),
+        ("id: doublepuppet\nurl: null\n", "YAML mapping without an as_token"),
+        ("as_token:\n", "the as_token is empty"),
+        ("two words\n", "spaces or control characters"),
+    ],
+)
+def test_read_as_token_refuses(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "token"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(cli.CliError, match=message):
+        cli.read_as_token(str(path))
+
+
+def test_no_as_token_anywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(
+        capsys, "doctor", "http://127.0.0.1:1", "--user", ALICE, "--appservice"
+    )
+    assert (code, out) == (2, "")
+    assert "no as_token: give --as-token-file PATH" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--appservice"], "need --user USER_ID"),
+        (["--user", ALICE, "--appservice", "--secret-file", "x"], "not --appservice"),
+        (["--user", ALICE, "--as-token-file", "x", "--family", "mautrix-python"], "--family"),
+    ],
+)
+def test_appservice_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run_cli(capsys, "doctor", "http://127.0.0.1:1", *argv)
+    assert (code, out) == (2, "")
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_homeserver_url_needed_without_bridge_config(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "doctor", "--user", ALICE)
+    assert code == 2
+    assert "give HOMESERVER_URL, or --bridge-config PATH" in err
+
+
+def test_as_token_not_sent_in_clear(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("tok123\n", encoding="utf-8")
+    url = "http://matrix.example.org:8008"
+    code, out, err = run_cli(capsys, "doctor", url, "--user", ALICE, "--as-token-file", str(token))
+    assert (code, out) == (2, "")
+    assert (
+        f"{url} is plain http:// to another machine, and the check would send the as_token" in err
+    )
+
+
+# -- on a real homeserver --------------------------------------------------------------------------
+
+
+class Setup:
+    """One Synapse with the module and two registrations: a right one, and one made for another
+    server name (a user namespace that covers nobody here)."""
+
+    def __init__(self, homeserver: Homeserver, directory: Path, right: str, wrong: str) -> None:
+        self.homeserver = homeserver
+        self.directory = directory
+        self.right_token = right
+        self.wrong_token = wrong
+        self.alice = homeserver.register_user("alice")
+
+    def token_file(self, token: str, name: str = "as_token") -> str:
+        path = self.directory / f"{name}-{secrets.token_hex(4)}"
+        path.write_text(f"{token}\n", encoding="utf-8")
+        return str(path)
+
+
+def _registration(directory: Path, server_name: str, registration_id: str) -> tuple[Path, str]:
+    registration = build_registration(server_name, registration_id)
+    path = directory / f"{registration_id}.yaml"
+    write_registration(path, registration_yaml(registration, server_name))
+    return path, str(registration["as_token"])
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    directory = tmp_path_factory.mktemp("appservice")
+    right_path, right = _registration(directory, SERVER, "doublepuppet")
+    wrong_path, wrong = _registration(directory, "other.example", "doublepuppet-other")
+    module = {"module": MODULE, "config": {"shared_secret": SECRET}}
+    with Homeserver([module], app_service_config_files=[right_path, wrong_path]) as homeserver:
+        yield Setup(homeserver, directory, right, wrong)
+
+
+def alice_devices(setup: Setup) -> list[str]:
+    path = f"/_matrix/client/v3/devices?user_id={setup.alice}"
+    status, body = setup.homeserver.get(path, setup.right_token)
+    assert status == 200, body
+    return sorted(device["device_id"] for device in body["devices"])
+
+
+def test_doctor_appservice_passes(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    token_file = setup.token_file(setup.right_token)
+    devices_before = alice_devices(setup)
+    code, out, err = run_cli(
+        capsys, "doctor", setup.homeserver.url, "--user", setup.alice, "--as-token-file", token_file
+    )
+    assert (code, err) == (0, "")
+    assert f"ok    appservice method (as_token) for {setup.alice}" in out
+    assert f"?user_id={setup.alice} with the as_token: HTTP 200: {setup.alice}" in out
+    assert out.rstrip().endswith(f"Bridges with this as_token can double-puppet {setup.alice}.")
+    assert setup.right_token not in out
+    # Read-only: no device was created for alice.
+    assert alice_devices(setup) == devices_before
+
+
+def test_doctor_appservice_from_the_registration_file(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registration = setup.directory / "doublepuppet.yaml"
+    code, out, _ = run_cli(
+        capsys,
+        "doctor",
+        setup.homeserver.url,
+        "--user",
+        setup.alice,
+        "--as-token-file",
+        str(registration),
+    )
+    assert code == 0, out
+
+
+def test_doctor_appservice_unknown_token(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    unknown = secrets.token_hex(32)
+    code, out, err = run_cli(
+        capsys,
+        "doctor",
+        setup.homeserver.url,
+        "--user",
+        setup.alice,
+        "--as-token-file",
+        setup.token_file(unknown),
+    )
+    assert (code, err) == (1, "")
+    assert "with the as_token: HTTP 401 M_UNKNOWN_TOKEN" in out
+    assert "FAIL  appservice method (as_token)" in out
+    assert "the server does not know this as_token" in out
+    assert "fix: the registration is not loaded, or its as_token is not this one" in out
+    assert "?user_id=" not in out  # nothing more to ask
+    assert unknown not in out
+
+
+def test_doctor_appservice_user_outside_namespace(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(
+        capsys,
+        "doctor",
+        setup.homeserver.url,
+        "--user",
+        setup.alice,
+        "--as-token-file",
+        setup.token_file(setup.wrong_token),
+    )
+    assert code == 1
+    assert "HTTP 403 M_FORBIDDEN: Application service cannot masquerade" in out
+    assert f"{setup.alice} is outside the user namespace" in out
+    assert "exclusive: false" in out
+
+
+def test_doctor_appservice_remote_user(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(
+        capsys,
+        "doctor",
+        setup.homeserver.url,
+        "--user",
+        "@alice:other.example",
+        "--as-token-file",
+        setup.token_file(setup.right_token),
+    )
+    assert code == 1
+    assert "@alice:other.example is a user of another server" in out
+    assert "this as_token belongs to test.local" in out
+
+
+def test_doctor_appservice_no_such_user(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(
+        capsys,
+        "doctor",
+        setup.homeserver.url,
+        "--user",
+        "@nobody:test.local",
+        "--as-token-file",
+        setup.token_file(setup.right_token),
+    )
+    assert code == 1
+    assert "the registration covers @nobody:test.local, but no such user exists" in out
+
+
+def test_doctor_appservice_token_from_the_environment(
+    setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(cli.AS_TOKEN_ENV, f"as_token:{setup.right_token}")
+    code, out, _ = run_cli(
+        capsys, "doctor", setup.homeserver.url, "--user", setup.alice, "--appservice"
+    )
+    assert code == 0, out
+
+
+# -- --bridge-config on a real homeserver ----------------------------------------------------------
+
+
+def bridgev2_config(url: str, secret: str) -> str:
+    """A bridgev2 config as mautrix-go's example-config.yaml lays it out (trimmed)."""
+    return (
+        "bridge:\n    command_prefix: '!wa'\n    permissions:\n        test.local: user\n"
+        "database:\n    type: sqlite3-fk-wal\n    uri: file:bridge.db?_txlock=immediate\n"
+        f"homeserver:\n    address: {url}\n    domain: test.local\n    software: standard\n"
+        "appservice:\n    id: whatsapp\n    as_token: bridge-own-as\n    hs_token: bridge-own-hs\n"
+        "network:\n    os_name: test\n"
+        "double_puppet:\n    servers: {}\n    allow_discovery: false\n"
+        f"    secrets:\n        test.local: {json.dumps(secret)}\n"
+    )
+
+
+def legacy_config(url: str, secret: str, *, python: bool) -> str:
+    """A legacy mautrix-go (database mapping) or mautrix-python (database string) config."""
+    database = (
+        "    database: sqlite:bridge.db\n    bot_username: bridgebot\n"
+        if python
+        else "    database:\n        type: sqlite3\n        uri: bridge.db\n"
+        "    bot:\n        username: bridgebot\n"
+    )
+    return (
+        f"homeserver:\n    address: {url}\n    domain: test.local\n"
+        "appservice:\n    address: http://localhost:29300\n    port: 29300\n"
+        f"{database}    id: bridge\n    as_token: bridge-own-as\n    hs_token: bridge-own-hs\n"
+        "bridge:\n    double_puppet_server_map: {}\n"
+        f"    login_shared_secret_map:\n        test.local: {json.dumps(secret)}\n"
+    )
+
+
+def bridge_file(setup: Setup, text: str) -> str:
+    path = setup.directory / f"config-{secrets.token_hex(4)}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_bridge_config_bridgev2_with_as_token(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = bridge_file(
+        setup, bridgev2_config(setup.homeserver.url, f"as_token:{setup.right_token}")
+    )
+    code, out, err = run_cli(capsys, "doctor", "--bridge-config", path, "--user", setup.alice)
+    assert (code, err) == (0, ""), out
+    assert "kind: mautrix-go bridgev2" in out
+    assert f"homeserver: {setup.homeserver.url} (homeserver.address)" in out
+    assert 'secret for this user\'s server: double_puppet.secrets["test.local"] (not shown)' in out
+    assert "double puppeting: the appservice method" in out
+    assert f"ok    appservice method (as_token) for {setup.alice}" in out
+    assert setup.right_token not in out
+
+
+def test_bridge_config_bridgev2_with_a_plain_secret(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = bridge_file(setup, bridgev2_config(setup.homeserver.url, SECRET))
+    code, out, err = run_cli(capsys, "doctor", "--bridge-config", path, "--user", setup.alice)
+    assert (code, err) == (1, "")
+    assert "double puppeting: none: the bridge ignores this value" in out
+    assert f"FAIL  mautrix-go bridgev2 double puppeting for {setup.alice}" in out
+    assert 'this bridge ignores double_puppet.secrets["test.local"]' in out
+    assert 'double_puppet.secrets: {"test.local": "as_token:<the registration\'s as_token>"}' in out
+    assert "synapse_dp_auth appservice" in out
+    assert SECRET[:12] not in out
+
+
+@pytest.mark.parametrize(
+    ("python", "family"), [(False, "mautrix-go-legacy"), (True, "mautrix-python")]
+)
+def test_bridge_config_legacy_shared_secret(
+    setup: Setup, capsys: pytest.CaptureFixture[str], python: bool, family: str
+) -> None:
+    path = bridge_file(setup, legacy_config(setup.homeserver.url, SECRET, python=python))
+    code, out, err = run_cli(capsys, "doctor", "--bridge-config", path, "--user", setup.alice)
+    assert (code, err) == (0, ""), out
+    assert "double puppeting: shared-secret login" in out
+    assert f"Checking shared-secret login as {family} clients log in:" in out
+    assert f"logged in as {setup.alice}, logged out" in out
+    assert f"ok    {family}" in out
+    assert "Every client family checked can log in." in out
+    assert SECRET[:12] not in out
+
+
+def test_bridge_config_legacy_wrong_secret(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = "not the module's secret, but long enough: 0123456789"
+    path = bridge_file(setup, legacy_config(setup.homeserver.url, wrong, python=True))
+    code, out, _ = run_cli(capsys, "doctor", "--bridge-config", path, "--user", setup.alice)
+    assert code == 1
+    assert "FAIL  mautrix-python" in out
+    assert wrong[:12] not in out
+
+
+def test_bridge_config_legacy_as_token(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    text = legacy_config(setup.homeserver.url, f"as_token:{setup.right_token}", python=True)
+    code, out, _ = run_cli(
+        capsys, "doctor", "--bridge-config", bridge_file(setup, text), "--user", setup.alice
+    )
+    assert code == 0, out
+    assert "kind: mautrix-python" in out
+    assert f"ok    appservice method (as_token) for {setup.alice}" in out
+
+
+def test_bridge_config_homeserver_url_override(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = bridgev2_config("http://127.0.0.1:9", f"as_token:{setup.right_token}")
+    code, out, _ = run_cli(
+        capsys,
+        "doctor",
+        setup.homeserver.url,
+        "--bridge-config",
+        bridge_file(setup, text),
+        "--user",
+        setup.alice,
+    )
+    assert code == 0, out
+    assert f"Using {setup.homeserver.url} (HOMESERVER_URL) instead of homeserver.address." in out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("server_name: test.local\n", "is not a config file of a bridge this command knows"),
+        ("homeserver: [unclosed\n", "is not valid YAML"),
+        (
+            "homeserver:\n    domain: test.local\nappservice:\n    database: sqlite:x.db\n",
+            "homeserver.address is missing",
+        ),
+    ],
+)
+def test_bridge_config_bad_files(
+    setup: Setup, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    path = bridge_file(setup, text)
+    code, out, err = run_cli(capsys, "doctor", "--bridge-config", path, "--user", setup.alice)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"synapse_dp_auth doctor: error: {path}")
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_bridge_config_needs_user(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "doctor", "--bridge-config", str(tmp_path / "x.yaml"))
+    assert code == 2
+    assert "--bridge-config needs --user USER_ID" in err
