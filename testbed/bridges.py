@@ -20,6 +20,7 @@ import logging
 import shutil
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,12 +31,17 @@ from unittest import mock
 
 import aiohttp
 from mautrix.api import HTTPAPI
+from mautrix.appservice import AppServiceAPI
+from mautrix.appservice.state_store import ASStateStore
 from mautrix.bridge import custom_puppet
 from mautrix.client import ClientAPI
+from mautrix.client.state_store.memory import MemoryStateStore
 from mautrix.errors import MatrixConnectionError, MatrixError
 from mautrix.types import UserID
 from yarl import URL
 
+from synapse_dp_auth.admin.families import MAUTRIX_GO_BRIDGEV2
+from synapse_dp_auth.admin.registration import AS_TOKEN_PREFIX
 from synapse_dp_auth.token import make_token
 
 LOGIN_TYPE_SHARED_SECRET = "com.devture.shared_secret_auth"
@@ -324,6 +330,185 @@ FAMILIES: dict[str, BridgeLogin] = {
     "matrix-corporal": matrix_corporal_login,
     "mautrix-go-bots": go_bot_login,
     "mx-puppet-bridge": mx_puppet_bridge_login,
+}
+
+
+# -- the appservice method: an `as_token:<token>` double-puppet secret ---------------------------
+
+
+@dataclass(frozen=True)
+class AppserviceResult:
+    """What one family did with a double-puppet secret on the appservice method.
+
+    ``used`` is False when the client ignores the value (sends nothing with it). Otherwise
+    ``whoami_user_id`` is what ``whoami?user_id=`` answered through the client, and
+    ``message_sender`` the sender the server recorded for a message the client sent as the user.
+    """
+
+    family: str
+    used: bool
+    whoami_user_id: str | None = None
+    message_sender: str | None = None
+    error: str | None = None
+
+    def works_for(self, user_id: str) -> bool:
+        return self.used and self.whoami_user_id == user_id and self.message_sender == user_id
+
+
+AppserviceLogin = Callable[[str, str, str], AppserviceResult]
+
+
+async def _save_nothing(self: object) -> None:
+    return None
+
+
+class _MemoryASStateStore(MemoryStateStore, ASStateStore):
+    """mautrix's in-memory state store with the appservice parts (what a bridge keeps in its
+    database), as mautrix's own FileASStateStore combines them."""
+
+    def __init__(self) -> None:
+        MemoryStateStore.__init__(self)
+        ASStateStore.__init__(self)
+
+
+def mautrix_python_appservice(homeserver_url: str, user_id: str, secret: str) -> AppserviceResult:
+    """Run mautrix-python's own custom-puppet code (mautrix 0.21) with ``secret`` in
+    ``login_shared_secret_map``: ``CustomPuppetMixin._login_with_shared_secret`` (which answers
+    ``"appservice-config"`` for an ``as_token:`` value, without a request) and ``_fresh_intent``,
+    which builds the puppet's ``IntentAPI`` with the token and ``as_token=True``. That intent
+    then asks ``whoami`` and sends a message, each request with ``?user_id=``, as the bridge would.
+
+    The bridge's own appservice is a stand-in with a token Synapse does not know: the double
+    puppet must not need it. Must be called without a running event loop.
+    """
+    return asyncio.run(_mautrix_python_appservice(homeserver_url, user_id, secret))
+
+
+async def _mautrix_python_appservice(
+    homeserver_url: str, user_id: str, secret: str
+) -> AppserviceResult:
+    family = "mautrix-python"
+    if not secret.startswith(AS_TOKEN_PREFIX):
+        # The same code would log in with it as a shared secret: see mautrix_python_login.
+        return AppserviceResult(family, used=False, error="not an as_token: value")
+    _, server = ClientAPI.parse_user_id(UserID(user_id))
+    session = aiohttp.ClientSession(headers={"User-Agent": HTTPAPI.default_ua})
+    state_store = _MemoryASStateStore()
+    log = logging.getLogger("testbed.mautrix_python")
+    bridge_api = AppServiceAPI(
+        base_url=URL(homeserver_url),
+        bot_mxid=UserID(f"@demobridgebot:{server}"),
+        token="the-bridge's-own-as-token-which-is-not-used-here",  # noqa: S106
+        log=cast(Any, log),
+        state_store=state_store,
+        client_session=session,
+    )
+    bridge_puppet = cast(
+        type[custom_puppet.CustomPuppetMixin],
+        type(
+            "DemoPuppet",
+            (custom_puppet.CustomPuppetMixin,),
+            {
+                "az": SimpleNamespace(domain=server, as_token="", intent=bridge_api.bot_intent()),
+                "homeserver_url_map": {server: URL(homeserver_url)},
+                "login_shared_secret_map": {server: secret.encode("utf-8")},
+                "login_device_name": DEMO_BRIDGE_NAME,
+                "log": log,
+                "save": _save_nothing,  # a bridge's Puppet writes its database here
+            },
+        ),
+    )
+    try:
+        access_token = await bridge_puppet._login_with_shared_secret(UserID(user_id))
+        if access_token != "appservice-config":  # a login happened: not the appservice method
+            return AppserviceResult(family, used=False, error="logged in instead")
+        puppet = bridge_puppet()
+        puppet.custom_mxid = UserID(user_id)
+        puppet.access_token = access_token
+        puppet.base_url = None
+        intent = puppet._fresh_intent()
+        # A bridge's state store says double puppets are registered (they are real users).
+        await state_store.registered(UserID(user_id))
+        whoami = await intent.whoami()
+        room_id = await intent.create_room()
+        event_id = await intent.send_text(room_id, "double-puppeted by mautrix-python")
+        event = await intent.get_event(room_id, event_id)
+        return AppserviceResult(
+            family, used=True, whoami_user_id=whoami.user_id, message_sender=event.sender
+        )
+    except MatrixError as exc:
+        if isinstance(exc, MatrixConnectionError):
+            raise
+        return AppserviceResult(family, used=True, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        await session.close()
+
+
+def _as_user(path: str, user_id: str) -> str:
+    return f"{path}?{urllib.parse.urlencode({'user_id': user_id})}"
+
+
+def _go_appservice(family: str, homeserver_url: str, user_id: str, secret: str) -> AppserviceResult:
+    """The requests both mautrix-go generations send for an ``as_token:`` secret: the token as
+    the access token and ``?user_id=`` on every request (``SetAppServiceUserID``), ``whoami``
+    first (``Setup`` compares its answer with the user), then the bridge's own traffic."""
+    if not secret.startswith(AS_TOKEN_PREFIX):
+        return AppserviceResult(family, used=False)
+    token = secret.removeprefix(AS_TOKEN_PREFIX)
+    status, whoami = _http_json(
+        "GET", homeserver_url, _as_user("/_matrix/client/v3/account/whoami", user_id), None, token
+    )
+    if status != 200:
+        return AppserviceResult(family, used=True, error=f"whoami: HTTP {status} {whoami}")
+    status, room = _http_json(
+        "POST", homeserver_url, _as_user("/_matrix/client/v3/createRoom", user_id), {}, token
+    )
+    room_id = urllib.parse.quote(str(room.get("room_id")), safe="")
+    send = f"/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{family}-1"
+    status, sent = _http_json(
+        "PUT",
+        homeserver_url,
+        _as_user(send, user_id),
+        {"msgtype": "m.text", "body": f"double-puppeted by {family}"},
+        token,
+    )
+    event_id = urllib.parse.quote(str(sent.get("event_id")), safe="")
+    status, event = _http_json(
+        "GET",
+        homeserver_url,
+        _as_user(f"/_matrix/client/v3/rooms/{room_id}/event/{event_id}", user_id),
+        None,
+        token,
+    )
+    return AppserviceResult(
+        family,
+        used=True,
+        whoami_user_id=_str_or_none(whoami.get("user_id")),
+        message_sender=_str_or_none(event.get("sender")) if status == 200 else None,
+    )
+
+
+def bridgev2_appservice(homeserver_url: str, user_id: str, secret: str) -> AppserviceResult:
+    """RESTATEMENT of mautrix-go ``bridgev2/matrix/doublepuppet.go`` ``Setup``: a
+    ``double_puppet.secrets`` value is used only with the ``as_token:`` prefix; any other value
+    is ignored (no request; the bridge then wants a token from the user by hand)."""
+    return _go_appservice(MAUTRIX_GO_BRIDGEV2.name, homeserver_url, user_id, secret)
+
+
+def legacy_mautrix_go_appservice(
+    homeserver_url: str, user_id: str, secret: str
+) -> AppserviceResult:
+    """RESTATEMENT of mautrix-go ``bridge/doublepuppet.go`` ``Setup`` (v0.16 to v0.23) for an
+    ``as_token:`` value of ``bridge.login_shared_secret_map`` (other values are shared secrets,
+    see :func:`legacy_mautrix_go_login`)."""
+    return _go_appservice("mautrix-go-legacy", homeserver_url, user_id, secret)
+
+
+#: The families that can use the appservice method, by name, in table order.
+APPSERVICE_FAMILIES: dict[str, AppserviceLogin] = {
+    "mautrix-python": mautrix_python_appservice,
+    MAUTRIX_GO_BRIDGEV2.name: bridgev2_appservice,
+    "mautrix-go-legacy": legacy_mautrix_go_appservice,
 }
 
 

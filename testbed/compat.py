@@ -12,21 +12,34 @@ expected results written out in the test, and checks that the README shows what 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mautrix
 
+from synapse_dp_auth.admin import families as family_model
+from synapse_dp_auth.admin.registration import (
+    AS_TOKEN_PREFIX,
+    build_registration,
+    registration_yaml,
+    write_registration,
+)
 from testbed.bridges import (
+    APPSERVICE_FAMILIES,
     FAMILIES,
     JS_DIR,
     LOGIN_TYPE_PASSWORD,
     LOGIN_TYPE_SHARED_SECRET,
+    AppserviceLogin,
+    AppserviceResult,
     BridgeLogin,
     LoginResult,
 )
@@ -40,6 +53,9 @@ USER_LOCALPART = "alice"
 #: Where the generated table goes in README.md.
 README_START = "<!-- compat-table:start -->"
 README_END = "<!-- compat-table:end -->"
+#: Where the appservice method's table goes in README.md.
+README_APPSERVICE_START = "<!-- compat-appservice:start -->"
+README_APPSERVICE_END = "<!-- compat-appservice:end -->"
 
 
 @dataclass(frozen=True)
@@ -305,17 +321,145 @@ def render_table(rows: Iterable[Row]) -> str:
     return "\n".join(out) + "\n"
 
 
-def readme_table(readme_text: str) -> str | None:
+def readme_table(
+    readme_text: str, start_marker: str = README_START, end_marker: str = README_END
+) -> str | None:
     """The text between the README's markers (without them), or ``None`` if they are missing."""
-    start = readme_text.find(README_START)
-    end = readme_text.find(README_END)
+    start = readme_text.find(start_marker)
+    end = readme_text.find(end_marker)
     if start < 0 or end < start:
         return None
-    return readme_text[start + len(README_START) : end].strip("\n") + "\n"
+    return readme_text[start + len(start_marker) : end].strip("\n") + "\n"
 
 
-def main() -> int:
-    """``python -m testbed.compat``: measure the whole matrix and print the README section."""
+# -- the appservice method -------------------------------------------------------------------
+
+
+#: What each family's appservice-method client is: real code, or a restatement (and of what).
+APPSERVICE_CLIENTS: dict[str, str] = {
+    family_model.MAUTRIX_GO_BRIDGEV2.name: "restated from mautrix-go"
+    " `bridgev2/matrix/doublepuppet.go`",
+    "mautrix-python": f"mautrix-python {mautrix.__version__}'s own `CustomPuppetMixin` and"
+    " `IntentAPI` (real code)",
+    "mautrix-go-legacy": "restated from mautrix-go `bridge/doublepuppet.go`",
+}
+
+
+@dataclass(frozen=True)
+class AppserviceRow:
+    """One family on the appservice method: what it did with ``as_token:<token>`` (``result``,
+    ``None`` for a family that cannot use it) and, for bridgev2, with a plain shared secret.
+    ``supported`` and ``note`` come from :mod:`synapse_dp_auth.admin.families`."""
+
+    family: str
+    supported: bool
+    note: str
+    user_id: str
+    result: AppserviceResult | None = None
+    plain_secret: AppserviceResult | None = None
+
+    @property
+    def works(self) -> bool:
+        return self.result is not None and self.result.works_for(self.user_id)
+
+
+def write_double_puppet_registration(directory: Path, server_name: str) -> tuple[Path, str]:
+    """The registration file ``synapse_dp_auth appservice`` writes (same code), and its token."""
+    registration = build_registration(server_name)
+    path = directory / "doublepuppet.yaml"
+    write_registration(path, registration_yaml(registration, server_name))
+    return path, str(registration["as_token"])
+
+
+def measure_appservice(
+    *,
+    server_name: str = "test.local",
+    clients: Mapping[str, AppserviceLogin] = APPSERVICE_FAMILIES,
+) -> list[AppserviceRow]:
+    """A throwaway Synapse WITHOUT this module, with the double-puppet registration loaded; each
+    family that can use the method double-puppets a user with ``as_token:<token>``.
+
+    bridgev2 also gets a plain shared secret, to show that it ignores one.
+    """
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="compat-appservice-") as directory:
+        path, as_token = write_double_puppet_registration(Path(directory), server_name)
+        with Homeserver(server_name=server_name, app_service_config_files=[path]) as hs:
+            user_id = hs.register_user(USER_LOCALPART, secrets.token_urlsafe(16))
+            for family in family_model.EVERY_FAMILY:
+                supported = family.appservice_setting is not None
+                client = clients.get(family.name)
+                row = AppserviceRow(family.name, supported, family.appservice_note, user_id)
+                if client is None or not supported:
+                    rows.append(row)
+                    continue
+                result = client(hs.url, user_id, AS_TOKEN_PREFIX + as_token)
+                plain = None
+                if family is family_model.MAUTRIX_GO_BRIDGEV2:
+                    plain = client(hs.url, user_id, secrets.token_hex(32))
+                rows.append(dataclasses.replace(row, result=result, plain_secret=plain))
+    return rows
+
+
+def _appservice_cell(row: AppserviceRow) -> str:
+    if not row.supported:
+        return f"— cannot: {row.note}"
+    result = row.result
+    if result is None:
+        return "not measured"
+    if row.works:
+        text = "✓ whoami and a message as the user, no login"
+    elif not result.used:
+        text = "✗ the client ignored the value"
+    else:
+        text = f"✗ acted as {result.whoami_user_id} / {result.message_sender}: {result.error}"
+    if row.plain_secret is not None:
+        plain = "ignored (no request sent)" if not row.plain_secret.used else "used (!)"
+        text += f"; a plain shared secret there: {plain}"
+    return text
+
+
+def render_appservice_table(rows: Iterable[AppserviceRow]) -> str:
+    """The README's appservice section body: a Markdown table and its legend."""
+    lines = [["bridge family", "client code", "`as_token:<token>` as its double-puppet secret"]]
+    for row in rows:
+        lines.append([row.family, APPSERVICE_CLIENTS.get(row.family, "—"), _appservice_cell(row)])
+    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+
+    def markdown(line: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+
+    return (
+        "\n".join(
+            [
+                "<!-- generated by `python -m testbed.compat --appservice`: do not edit by"
+                " hand -->",
+                markdown(lines[0]),
+                "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+                *(markdown(line) for line in lines[1:]),
+                "",
+                "Measured on a Synapse without this module, with the registration written by"
+                " `synapse_dp_auth`'s registration code (`url: null`, a non-exclusive"
+                " `@.*:<server>` user namespace) in `app_service_config_files`. ✓: the client's"
+                " `whoami?user_id=`"
+                " answered the user, and a message it sent shows the user as its sender. The"
+                " restatements are only as good as their reading of the source they name.",
+            ]
+        )
+        + "\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m testbed.compat``: measure the whole matrix and print the README section;
+    ``--appservice``: the appservice method's section instead."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--appservice"]:
+        print(render_appservice_table(measure_appservice()), end="")
+        return 0
+    if args:
+        print("usage: python -m testbed.compat [--appservice]", file=sys.stderr)
+        return 2
     problem = js_clients_problem()
     if problem is not None:
         print(f"cannot run the mx-puppet-bridge client: {problem}", file=sys.stderr)

@@ -3,8 +3,10 @@
 ``python -m testbed.demo`` starts one homeserver per module configuration (defaults, password
 only, custom type only), lets every bridge family log in as a user with the shared secret, and
 prints what a Synapse admin wants to know: which login types the server offers, which one each
-bridge sent, whether it worked, and whom the token belongs to. Exit status 0 means mautrix-python
-bridges double-puppet with the default configuration.
+bridge sent, whether it worked, and whom the token belongs to. Then the appservice method: one
+homeserver without the module, with the double-puppet registration, and every family given
+``as_token:<token>``. Exit status 0 means mautrix-python bridges double-puppet with the module's
+default configuration and with the appservice method.
 
 ``python -m testbed.demo --serve`` keeps one homeserver (default configuration) running until
 Ctrl-C or SIGTERM, and prints its secret, a user and a ready-to-paste ``curl`` login.
@@ -31,7 +33,14 @@ import synapse
 import synapse_dp_auth
 from synapse_dp_auth.token import make_token
 from testbed import compat
-from testbed.bridges import FAMILIES, LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET, BridgeLogin
+from testbed.bridges import (
+    APPSERVICE_FAMILIES,
+    FAMILIES,
+    LOGIN_TYPE_PASSWORD,
+    LOGIN_TYPE_SHARED_SECRET,
+    AppserviceLogin,
+    BridgeLogin,
+)
 from testbed.homeserver import HomeserverError, StartupError
 
 SERVER_NAME = "demo.local"
@@ -113,12 +122,41 @@ def report_row(row: compat.Row, number: int, total: int) -> None:
     say()
 
 
+def report_appservice(rows: Sequence[compat.AppserviceRow]) -> None:
+    say(
+        "Appservice method: a homeserver WITHOUT the module, with the double-puppet registration"
+        " (written by synapse_dp_auth's registration code: url null, users '@.*:demo\\.local',"
+        " not exclusive) in app_service_config_files; each bridge family gets"
+        " `as_token:<token>` as its double-puppet secret, and no login happens."
+    )
+    lines = [["bridge family", "client", "result", "details"]]
+    for row in rows:
+        if not row.supported:
+            lines.append([row.family, "-", "CANNOT", row.note])
+            continue
+        client = "real code" if row.family in REAL_CLIENTS else "restated"
+        result = row.result
+        if row.works and result is not None:
+            detail = f"whoami: {result.whoami_user_id}, sends messages as {result.message_sender}"
+            if row.plain_secret is not None and not row.plain_secret.used:
+                detail += "; a plain shared secret there is ignored (no request sent)"
+            lines.append([row.family, client, "OK", detail])
+        else:
+            error = result.error if result is not None else "not run"
+            lines.append([row.family, client, "FAILED", str(error)])
+    for line in _table(lines):
+        say(line)
+    say()
+
+
 def run_report(
     families: Mapping[str, BridgeLogin],
     skipped: str | None = None,
     configs: Sequence[compat.Setting] = compat.MODULE_CONFIGS,
+    appservice: Mapping[str, AppserviceLogin] = APPSERVICE_FAMILIES,
 ) -> int:
-    """Print the report; 0 only if mautrix-python double-puppets with the default config."""
+    """Print the report; 0 only if mautrix-python double-puppets with the default config and
+    with the appservice method."""
     started = time.monotonic()
     say(
         f"synapse_dp_auth {synapse_dp_auth.__version__} demo on Synapse {synapse.__version__}:"
@@ -137,14 +175,21 @@ def run_report(
         report_row(row, number, len(configs))
         if config.key == "defaults" and "mautrix-python" in row.cells:
             defaults_works = row.cells["mautrix-python"].works
+    rows = compat.measure_appservice(server_name=SERVER_NAME, clients=appservice)
+    report_appservice(rows)
+    appservice_works = any(row.family == "mautrix-python" and row.works for row in rows)
     elapsed = time.monotonic() - started
-    if defaults_works:
+    if defaults_works and appservice_works:
         say(
             "Result: with the default config, mautrix-python bridges double-puppet"
-            f" (m.login.password with the token). Done in {elapsed:.0f} s; all servers stopped."
+            " (m.login.password with the token), and with the appservice method (as_token:)."
+            f" Done in {elapsed:.0f} s; all servers stopped."
         )
         return 0
-    say("Result: FAILED: mautrix-python bridges cannot double-puppet with the default config.")
+    if not defaults_works:
+        say("Result: FAILED: mautrix-python bridges cannot double-puppet with the default config.")
+    else:
+        say("Result: FAILED: mautrix-python bridges cannot double-puppet with as_token:.")
     return 1
 
 

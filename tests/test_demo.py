@@ -80,6 +80,15 @@ def test_report() -> None:
     ]
     assert "Why mautrix-python fails here" in custom_only
     assert "Why" not in defaults
+    appservice = completed.stdout.split("Appservice method: ", 1)[1]
+    assert family_line(appservice, "mautrix-python") == [
+        "mautrix-python",
+        "real code",
+        "OK",
+        "whoami: @alice:demo.local, sends messages as @alice:demo.local",
+    ]
+    assert family_line(appservice, "mautrix-go-bridgev2")[1:3] == ["restated", "OK"]
+    assert family_line(appservice, "mx-puppet-bridge")[1:3] == ["-", "CANNOT"]
     assert completed.stdout.rstrip().splitlines()[-1].startswith("Result: with the default config")
 
 

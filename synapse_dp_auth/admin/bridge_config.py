@@ -47,6 +47,7 @@ import attr
 from synapse_dp_auth.admin.families import (
     LEGACY_MAUTRIX_GO,
     MATRIX_CORPORAL,
+    MAUTRIX_GO_BRIDGEV2,
     MAUTRIX_PYTHON,
     MX_PUPPET_BRIDGE,
     Family,
@@ -69,6 +70,17 @@ class BridgeKind(enum.Enum):
     MAUTRIX_PYTHON = "mautrix-python"
     MX_PUPPET_BRIDGE = "mx-puppet-bridge"
     MATRIX_CORPORAL = "matrix-corporal"
+
+
+#: The client family each kind of config belongs to (families.py says how each family logs in
+#: and which key takes the appservice method's ``as_token:<token>``).
+KIND_FAMILY: dict[BridgeKind, Family] = {
+    BridgeKind.BRIDGEV2: MAUTRIX_GO_BRIDGEV2,
+    BridgeKind.LEGACY_MAUTRIX_GO: LEGACY_MAUTRIX_GO,
+    BridgeKind.MAUTRIX_PYTHON: MAUTRIX_PYTHON,
+    BridgeKind.MX_PUPPET_BRIDGE: MX_PUPPET_BRIDGE,
+    BridgeKind.MATRIX_CORPORAL: MATRIX_CORPORAL,
+}
 
 
 class Method(enum.Enum):
@@ -305,7 +317,7 @@ def _mautrix(
             ),
             notes=tuple(notes),
         )
-    family = LEGACY_MAUTRIX_GO if kind is BridgeKind.LEGACY_MAUTRIX_GO else MAUTRIX_PYTHON
+    family = KIND_FAMILY[kind]
     notes.append(
         "when this bridge is upgraded to its bridgev2 release, that migrates this config and"
         " copies this value unchanged into double_puppet.secrets, where a value without"
@@ -532,10 +544,7 @@ _USE_APPSERVICE_METHOD = (
 
 def _wanted(kind: BridgeKind, server: str) -> str:
     """The setting that turns on the appservice method for ``server``, as YAML."""
-    if kind is BridgeKind.BRIDGEV2:
-        key = "double_puppet.secrets"
-    else:
-        key = "bridge.login_shared_secret_map"
+    key = KIND_FAMILY[kind].appservice_setting
     return f'{key}: {{{json.dumps(server)}: "as_token:<the registration\'s as_token>"}}'
 
 
@@ -555,6 +564,6 @@ def _no_secret(
     near = [name for name in secrets if _has_port(name) and name.rpartition(":")[0] == server]
     if near:
         text += f". {near[0]!r} has a port: the key must be the server name exactly as in user IDs"
-    if kind is not BridgeKind.MX_PUPPET_BRIDGE:
+    if KIND_FAMILY[kind].appservice_setting is not None:
         text += f". To turn it on with the appservice method: {_wanted(kind, server)}"
     return text
