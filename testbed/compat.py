@@ -25,13 +25,9 @@ from typing import Any
 
 import mautrix
 
+from synapse_dp_auth.admin import appservice
 from synapse_dp_auth.admin import families as family_model
-from synapse_dp_auth.admin.registration import (
-    AS_TOKEN_PREFIX,
-    build_registration,
-    registration_yaml,
-    write_registration,
-)
+from synapse_dp_auth.admin.registration import AS_TOKEN_PREFIX, DEFAULT_ID
 from testbed.bridges import (
     APPSERVICE_FAMILIES,
     FAMILIES,
@@ -364,10 +360,9 @@ class AppserviceRow:
 
 
 def write_double_puppet_registration(directory: Path, server_name: str) -> tuple[Path, str]:
-    """The registration file ``synapse_dp_auth appservice`` writes (same code), and its token."""
-    registration = build_registration(server_name)
+    """The registration file ``synapse_dp_auth appservice`` writes (its own code), and its token."""
     path = directory / "doublepuppet.yaml"
-    write_registration(path, registration_yaml(registration, server_name))
+    registration = appservice.create(path, server_name, DEFAULT_ID)
     return path, str(registration["as_token"])
 
 
@@ -438,8 +433,8 @@ def render_appservice_table(rows: Iterable[AppserviceRow]) -> str:
                 "|" + "|".join("-" * (w + 2) for w in widths) + "|",
                 *(markdown(line) for line in lines[1:]),
                 "",
-                "Measured on a Synapse without this module, with the registration written by"
-                " `synapse_dp_auth`'s registration code (`url: null`, a non-exclusive"
+                "Measured on a Synapse without this module, with the registration that"
+                " `synapse_dp_auth appservice` writes (`url: null`, a non-exclusive"
                 " `@.*:<server>` user namespace) in `app_service_config_files`. ✓: the client's"
                 " `whoami?user_id=`"
                 " answered the user, and a message it sent shows the user as its sender. The"

@@ -1,8 +1,8 @@
 """``doctor`` for the appservice method and ``doctor --bridge-config``.
 
 The decisions on their own first (pure), then the command line against one real Synapse process
-that loads registrations made by ``synapse_dp_auth.admin.registration`` (the code behind
-``synapse_dp_auth appservice``) and this module, and bridges' own config files pointing at it.
+that loads registrations written by ``synapse_dp_auth appservice`` (run here as an admin would)
+and this module, and bridges' own config files pointing at it.
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ import pytest
 from synapse_dp_auth.admin import cli
 from synapse_dp_auth.admin.appservice_check import diagnose_appservice
 from synapse_dp_auth.admin.diagnosis import Verdict, WhoamiOutcome
-from synapse_dp_auth.admin.registration import (
-    build_registration,
-    registration_yaml,
-    write_registration,
-)
 from testbed.homeserver import Homeserver
 
 SERVER = "test.local"
@@ -215,9 +210,13 @@ class Setup:
 
 
 def _registration(directory: Path, server_name: str, registration_id: str) -> tuple[Path, str]:
-    registration = build_registration(server_name, registration_id)
+    """``synapse_dp_auth appservice --server-name NAME --id ID FILE``, and the token it wrote."""
+    import yaml
+
     path = directory / f"{registration_id}.yaml"
-    write_registration(path, registration_yaml(registration, server_name))
+    argv = ["appservice", "--server-name", server_name, "--id", registration_id, str(path)]
+    assert cli.main(argv) == 0
+    registration = yaml.safe_load(path.read_text(encoding="utf-8"))
     return path, str(registration["as_token"])
 
 
