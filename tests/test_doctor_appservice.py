@@ -126,6 +126,17 @@ def test_read_as_token_from_a_file(tmp_path: Path, text: str) -> None:
     assert cli.read_as_token(str(path)) == "tok123"
 
 
+def test_read_as_token_registration_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    registration = "id: doublepuppet\nurl: null\nas_token: tok123\nhs_token: other\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(registration))
+    assert cli.read_as_token("-") == "tok123"
+
+
+def test_read_as_token_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(cli.CliError, match=r"cannot read .*nope: No such file"):
+        cli.read_as_token(str(tmp_path / "nope"))
+
+
 def test_read_as_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(cli.AS_TOKEN_ENV, " as_token:tok123 ")
     assert cli.read_as_token(None) == "tok123"
@@ -134,7 +145,7 @@ def test_read_as_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "holds no secret"),
+        ("", "holds no as_token"),
         ("id: doublepuppet\nurl: null\n", "YAML mapping without an as_token"),
         ("as_token:\n", "the as_token is empty"),
         ("two words\n", "spaces or control characters"),
@@ -489,6 +500,22 @@ def test_bridge_config_bad_files(
     assert err.startswith(f"synapse_dp_auth doctor: error: {path}")
     assert message in err
     assert err.count("\n") == 1
+
+
+def test_bridge_config_remote_user_without_an_address(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = bridgev2_config("http://127.0.0.1:9", "as_token:tok123").replace(
+        "        test.local: ", "        other.example: "
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    argv = ["doctor", "--bridge-config", str(path), "--user", "@bob:other.example"]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 1
+    assert "other.example is not this bridge's server (test.local, homeserver.domain)" in err
+    assert "Give HOMESERVER_URL" in err
+    assert "tok123" not in out + err
 
 
 def test_bridge_config_needs_user(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

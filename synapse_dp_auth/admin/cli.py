@@ -151,27 +151,38 @@ def read_as_token(as_token_file: str | None) -> str:
 
 
 def _as_token_from_file(path: str) -> str:
-    """The registration's ``as_token`` when ``path`` is a registration (a YAML mapping), else its
-    first non-blank line."""
+    """The registration's ``as_token`` when ``path`` holds a registration (a YAML mapping), else
+    its first non-blank line. Errors name the file, never its content."""
     import yaml
 
-    text = _secret_from_file(path)  # the first non-blank line, and the file's errors
-    if path != "-":
-        try:
+    source = "stdin" if path == "-" else path
+    try:
+        if path == "-":
+            text = sys.stdin.read().removeprefix("\ufeff")
+        else:
             with open(path, encoding="utf-8-sig") as file:
-                loaded = yaml.safe_load(file)
-        except (OSError, UnicodeError, yaml.YAMLError):
-            loaded = None  # a token file: its first line was readable above
-        if isinstance(loaded, dict) and len(loaded) > 1:
-            token = loaded.get("as_token")
-            if not isinstance(token, str) or not token.strip():
-                raise CliError(
-                    f"{path} is a YAML mapping without an as_token: give the registration"
-                    " file, or a file holding only the token",
-                    EXIT_USAGE,
-                )
-            return token.strip()
-    return text
+                text = file.read()
+    except UnicodeDecodeError:
+        raise CliError(f"cannot read {source}: not valid UTF-8", EXIT_USAGE) from None
+    except OSError as error:
+        raise CliError(f"cannot read {source}: {error_reason(error)}", EXIT_USAGE) from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        loaded = None  # not YAML: a token file
+    if isinstance(loaded, dict) and len(loaded) > 1:
+        token = loaded.get("as_token")
+        if not isinstance(token, str) or not token.strip():
+            raise CliError(
+                f"{source} is a YAML mapping without an as_token: give the registration file, or"
+                " a file holding only the token",
+                EXIT_USAGE,
+            )
+        return _encodable(token.strip(), source)
+    for line in text.splitlines():
+        if line.strip():
+            return _encodable(line.strip(), source)
+    raise CliError(f"{source} holds no as_token", EXIT_USAGE)
 
 
 def is_full_user_id(user_id: str) -> bool:
