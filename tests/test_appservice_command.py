@@ -385,9 +385,8 @@ def test_check_config_without_server_name_or_registrations(
 ) -> None:
     """No registration listed: nothing needs the server name, and nothing fails for lack of it."""
     config = tmp_path / "homeserver.yaml"
-    config.write_text(
-        f"modules:\n  - module: {MODULE}\n    config: {{shared_secret: '{SECRET}'}}\n"
-    )
+    text = f"modules:\n  - module: {MODULE}\n    config: {{shared_secret: '{SECRET}'}}\n"
+    config.write_text(text, encoding="utf-8")
     code, out, _ = run_cli(capsys, "check-config", str(config))
     assert code == 0
     assert "no double-puppet registration is listed" in out
