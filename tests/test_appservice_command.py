@@ -127,6 +127,7 @@ def test_server_name_from_homeserver_yaml(
     registration = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert registration["namespaces"]["users"][0]["regex"] == r"@.*:example\.org:8448"
     assert as_token_in(out, "double_puppet.secrets", "example.org:8448") == registration["as_token"]
+    assert out.endswith(f"    synapse_dp_auth check-config {config}\n")
 
 
 def test_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
