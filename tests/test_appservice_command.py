@@ -127,6 +127,7 @@ def test_server_name_from_homeserver_yaml(
     registration = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert registration["namespaces"]["users"][0]["regex"] == r"@.*:example\.org:8448"
     assert as_token_in(out, "double_puppet.secrets", "example.org:8448") == registration["as_token"]
+    assert out.endswith(f"    synapse_dp_auth check-config {config}\n")
 
 
 def test_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -359,3 +360,34 @@ def test_check_config_app_service_config_files_not_a_list(
     code, out, _ = run_cli(capsys, "check-config", config)
     assert code == 1
     assert f"error: app_service_config_files (in {config}) must be a list of file names" in out
+
+
+@pytest.mark.parametrize(
+    ("server_name_line", "expected"),
+    [
+        ("", "error: server_name (in ?) is missing or not a string: the registrations cannot"),
+        ("server_name: '::1'\n", "an IPv6 literal goes in brackets"),
+    ],
+)
+def test_check_config_registrations_need_a_valid_server_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], server_name_line: str, expected: str
+) -> None:
+    path = write_yaml(tmp_path / "dp.yaml", build_registration("example.org"))
+    config = tmp_path / "homeserver.yaml"
+    config.write_text(f"{server_name_line}app_service_config_files: [{path}]\n", "utf-8")
+    code, out, _ = run_cli(capsys, "check-config", str(config))
+    assert code == 1
+    assert expected in out
+    assert "the registrations cannot be checked" in out
+
+
+def test_check_config_without_server_name_or_registrations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No registration listed: nothing needs the server name, and nothing fails for lack of it."""
+    config = tmp_path / "homeserver.yaml"
+    text = f"modules:\n  - module: {MODULE}\n    config: {{shared_secret: '{SECRET}'}}\n"
+    config.write_text(text, encoding="utf-8")
+    code, out, _ = run_cli(capsys, "check-config", str(config))
+    assert code == 0
+    assert "no double-puppet registration is listed" in out

@@ -17,7 +17,7 @@ import yaml
 
 from synapse_dp_auth.admin import cli
 from synapse_dp_auth.admin.registration import build_registration
-from testbed.homeserver import Homeserver, HomeserverError, oauth_delegation_config
+from testbed.homeserver import Homeserver, HomeserverError, StartupError, oauth_delegation_config
 
 MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 
@@ -68,13 +68,25 @@ def test_synapse_refuses_a_broken_registration_file(tmp_path: Path) -> None:
     assert "Required string field: 'as_token'" in error.output + error.log
 
 
-def test_synapse_starts_with_oauth_delegation() -> None:
-    with Homeserver(extra_config=oauth_delegation_config()) as homeserver:
+def test_synapse_starts_with_oauth_delegation(tmp_path: Path) -> None:
+    registration = hand_written_registration(r"test\.local")
+    path = write_registration(tmp_path / "doublepuppet.yaml", registration)
+    with Homeserver(
+        extra_config=oauth_delegation_config(), app_service_config_files=[path]
+    ) as homeserver:
         # Login is MAS's job now: Synapse serves no /login at all.
         status, body = homeserver.get("/_matrix/client/v3/login")
         assert (status, body.get("errcode")) == (404, "M_UNRECOGNIZED")
         config = json.loads(homeserver.config_path.read_text(encoding="utf-8"))
         assert config["matrix_authentication_service"]["enabled"] is True
+        # The as_token is Synapse's own and still recognised; only accounts MAS has provisioned
+        # exist, and no MAS runs here, so alice does not.
+        status, body = homeserver.appservice_whoami(registration["as_token"], "@alice:test.local")
+        assert (status, body.get("errcode")) == (403, "M_FORBIDDEN")
+        assert "has not registered this user" in body.get("error", "")
+        # Any other token is sent to MAS to be checked, which is not there.
+        status, body = homeserver.appservice_whoami("not-the-token", "@alice:test.local")
+        assert status == 503
 
 
 # -- the module under OAuth delegation ------------------------------------------------------------
@@ -243,3 +255,26 @@ def test_check_config_catches_a_reused_token_before_synapse_prints_it(
     ) in out
     assert bridge["as_token"] not in out
     assert re.search(r"[0-9a-f]{64}", out) is None  # no token of either file
+
+
+def test_check_config_flags_the_module_under_oauth_delegation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The configuration Synapse refuses to start with is the one check-config flags."""
+    secret = secrets.token_hex(32)
+    module = {"module": MODULE, "config": {"shared_secret": secret}}
+    homeserver = Homeserver([module], extra_config=oauth_delegation_config())
+    try:
+        with pytest.raises(StartupError):
+            homeserver.start()
+        assert cli.main(["check-config", str(homeserver.config_path)]) == 1
+    finally:
+        homeserver.close()
+    out = capsys.readouterr().out
+    assert (
+        "error: modules[0]: synapse_dp_auth cannot run while auth is delegated to the Matrix"
+        " Authentication Service (matrix_authentication_service.enabled): Synapse refuses to"
+        " start with a password-auth module then. Remove this entry and double-puppet with the"
+        " appservice method instead: `synapse_dp_auth appservice -c homeserver.yaml FILE`"
+    ) in out
+    assert secret not in out

@@ -40,6 +40,7 @@ def next_steps(
     server_name: str,
     registration: dict[str, Any],
     bridge_families: Sequence[Family] = EVERY_FAMILY,
+    config_paths: Sequence[str] = (),
 ) -> str:
     """What the admin does next, with the YAML to paste: homeserver.yaml, then each bridge.
 
@@ -82,7 +83,8 @@ def next_steps(
         "",
         f"{4 if staying else 3}. Then check the whole set-up:",
         "",
-        "    synapse_dp_auth check-config /path/to/homeserver.yaml",
+        "    synapse_dp_auth check-config "
+        + (" ".join(config_paths) if config_paths else "/path/to/homeserver.yaml"),
         "",
     ]
     return "\n".join(lines)

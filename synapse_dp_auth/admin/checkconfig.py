@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from synapse_dp_auth.admin import registration_checks
 from synapse_dp_auth.admin.diagnosis import choose_login_type
 from synapse_dp_auth.admin.families import FAMILIES, Choice
+from synapse_dp_auth.admin.registration import ServerNameError, validate_server_name
 from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, error_reason, parse_config
 from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 
@@ -183,10 +184,10 @@ def check_homeserver_config(
                 " setting"
             )
     registrations = _registration_files(config, sources, report)
-    server_name = config.get("server_name")
+    server_name, server_name_problem = _server_name(config, sources)
     double_puppets = (
         registration_checks.find_double_puppets(server_name, registrations)
-        if isinstance(server_name, str)
+        if server_name is not None
         else []
     )
     if not ours and not delegated and not double_puppets:
@@ -200,7 +201,7 @@ def check_homeserver_config(
             " double-puppet here"
         )
     _homeserver_notes(config, parsed[0] if len(parsed) == 1 and not misplaced else None, report)
-    _report_registrations(config, sources, registrations, report)
+    _report_registrations(server_name, server_name_problem, sources, registrations, report)
 
 
 def auth_delegated(config: Mapping[str, Any]) -> bool:
@@ -241,8 +242,21 @@ def _registration_files(
     return files
 
 
+def _server_name(config: Mapping[str, Any], sources: Mapping[str, str]) -> tuple[str | None, str]:
+    """homeserver.yaml's ``server_name`` if it is a valid one, else ``None`` and why not."""
+    value = config.get("server_name")
+    where = f"server_name (in {sources.get('server_name', '?')})"
+    if not isinstance(value, str):
+        return None, f"{where} is missing or not a string"
+    try:
+        return validate_server_name(value), ""
+    except ServerNameError as error:
+        return None, f"{where}: {error}"
+
+
 def _report_registrations(
-    config: Mapping[str, Any],
+    server_name: str | None,
+    server_name_problem: str,
     sources: Mapping[str, str],
     files: Sequence[registration_checks.RegistrationFile],
     report: ConfigReport,
@@ -254,10 +268,11 @@ def _report_registrations(
         "Appservice registrations"
         + (f" (app_service_config_files in {where}):" if where else " (app_service_config_files):")
     )
-    server_name = config.get("server_name")
-    if not isinstance(server_name, str):
-        report.error("server_name is missing or not a string: the registrations cannot be checked")
-        return
+    if server_name is None:
+        if files:
+            report.error(f"{server_name_problem}: the registrations cannot be checked")
+            return
+        server_name = ""  # nothing to check against it
     for finding in registration_checks.check_registrations(server_name, files):
         if finding.level is registration_checks.Level.ERROR:
             report.error(finding.text)

@@ -347,7 +347,9 @@ def command_appservice(args: argparse.Namespace, out: TextIO) -> int:
         registration = appservice.create(path, server_name, args.id)
     except RegistrationError as error:
         raise CliError(str(error)) from None
-    out.write(appservice.next_steps(path, server_name, registration))
+    out.write(
+        appservice.next_steps(path, server_name, registration, config_paths=args.config or ())
+    )
     return EXIT_OK
 
 
