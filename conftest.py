@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from testbed import logscan
+from testbed.homeserver import CLOSE_HOOKS, Homeserver
+
 try:
     import tests.unittest as synapse_unittest
 except ImportError as error:  # pragma: no cover - only on a broken set-up
@@ -62,3 +65,31 @@ def _run_in_scratch_directory() -> Iterator[None]:
             yield
         finally:
             os.chdir(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_token_in_any_homeserver_log() -> Iterator[None]:
+    """No real Synapse started with this module may log a token or a secret, whatever a test sent.
+
+    Every homeserver's logs (its workers' too) are read as it closes; the run fails at the end,
+    naming the lines, if any holds a run of token-shaped text or one of the configured secrets.
+    A server started without this module is not checked: Synapse logs what it likes there.
+    """
+    found: list[str] = []
+
+    def scan(homeserver: Homeserver) -> None:
+        secrets = logscan.module_secrets(homeserver.modules_ever)
+        if secrets is not None:
+            found.extend(logscan.findings(homeserver.all_output(), secrets))
+
+    CLOSE_HOOKS.append(scan)
+    try:
+        yield
+    finally:
+        CLOSE_HOOKS.remove(scan)
+    if found:
+        pytest.fail(
+            "tokens or secrets in the logs of a homeserver running synapse_dp_auth:\n"
+            + "\n".join(found[:50]),
+            pytrace=False,
+        )

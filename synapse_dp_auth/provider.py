@@ -16,7 +16,7 @@ import synapse
 from synapse.module_api import ModuleApi
 from synapse.module_api.errors import ConfigError
 
-from synapse_dp_auth import uia
+from synapse_dp_auth import logfilter, uia
 from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, parse_config
 from synapse_dp_auth.metrics import count_attempt
 from synapse_dp_auth.policy import (
@@ -69,6 +69,11 @@ class SharedSecretAuthProvider:
         self._config = config
         self._api = api
         self._server_name = api.server_name
+        # First, so that nothing Synapse logs about a request can carry a token or a secret.
+        logfilter.install(
+            [*logfilter.CLIENT_ECHOING_LOGGERS, *_access_loggers(api)],
+            [secret.decode("utf-8") for secret in config.secrets],
+        )
 
         checkers: dict[tuple[str, tuple[str, ...]], Callable[..., Awaitable[LoginResult]]] = {}
         if config.com_devture_shared_secret_auth_support_enabled:
@@ -174,6 +179,27 @@ class SharedSecretAuthProvider:
             login_type,
             refusal.reason,
         )
+
+
+def _access_loggers(api: ModuleApi) -> list[str]:
+    """The access loggers of this process's HTTP listeners (created later, when they start).
+
+    Synapse names them after the listeners in its config, which the public module API does not
+    expose; a listener of an unexpected shape is skipped, and its absence from the result shows
+    in the test that checks the access log of a real Synapse.
+    """
+    config = getattr(getattr(api, "_hs", None), "config", None)
+    listeners = [
+        *getattr(getattr(config, "server", None), "listeners", ()),
+        *getattr(getattr(config, "worker", None), "worker_listeners", ()),
+    ]
+    names = []
+    for listener in listeners:
+        try:
+            names.append(logfilter.access_logger_name(listener.is_tls(), listener.get_site_tag()))
+        except AttributeError:
+            continue
+    return names
 
 
 def _printable(user_id: str) -> str:

@@ -21,7 +21,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,11 @@ def _as_user(path: str, user_id: str | None) -> str:
     if user_id is None:
         return path
     return f"{path}?{urllib.parse.urlencode({'user_id': user_id})}"
+
+
+#: Callables run by :meth:`Homeserver.close` before the data directory goes, e.g. to read the logs
+#: of every server a test suite starts. Tests add and remove their own.
+CLOSE_HOOKS: list[Callable[[Homeserver], None]] = []
 
 
 class StartupError(RuntimeError):
@@ -130,8 +135,14 @@ class ClientListener:
         headers = {"Content-Type": "application/json"} if data is not None else {}
         if access_token is not None:
             headers["Authorization"] = f"Bearer {access_token}"
+        return self.raw_request(method, path, data, headers)
+
+    def raw_request(
+        self, method: str, path: str, data: bytes | None, headers: Mapping[str, str]
+    ) -> tuple[int, JsonDict]:
+        """:meth:`request` with the body bytes and headers as given (e.g. a body not in JSON)."""
         url = self.url + path  # always http://127.0.0.1:<port>/...: we built it
-        req = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+        req = urllib.request.Request(url, data=data, headers=dict(headers), method=method)  # noqa: S310
         try:
             with _OPENER.open(req, timeout=30) as response:
                 status: int = response.status
@@ -237,6 +248,7 @@ class Homeserver(ScratchProcess, ClientListener):
         synapse_rate_limits: bool = False,
     ) -> None:
         self._modules = [dict(module) for module in modules]
+        self._modules_ever = list(self._modules)
         self._server_name = server_name
         self._extra_config = dict(extra_config or {})
         self._app_service_config_files = [os.fspath(path) for path in app_service_config_files]
@@ -292,6 +304,7 @@ class Homeserver(ScratchProcess, ClientListener):
             self._env = dict(env)
         if modules is not None:
             self._modules = [dict(module) for module in modules]
+            self._modules_ever += self._modules
         if extra_config is not None:
             self._extra_config = dict(extra_config)
         if app_service_config_files is not None:
@@ -301,11 +314,20 @@ class Homeserver(ScratchProcess, ClientListener):
         self.start()
 
     def close(self) -> None:
-        """Stop the process and delete the data directory. Safe to call more than once."""
+        """Stop the process and delete the data directory. Safe to call more than once.
+
+        Each of :data:`CLOSE_HOOKS` first sees the stopped server, its logs still on disk.
+        """
         try:
-            super().close()
+            if self._dir is not None:
+                self.stop()
+                for hook in list(CLOSE_HOOKS):
+                    hook(self)
         finally:
-            self._admin_token = None  # its user was in the deleted database
+            try:
+                super().close()
+            finally:
+                self._admin_token = None  # its user was in the deleted database
 
     @classmethod
     def start_expecting_failure(
@@ -361,6 +383,18 @@ class Homeserver(ScratchProcess, ClientListener):
     def log_text(self) -> str:
         """Everything Synapse has logged so far (INFO and up), e.g. to find a module's lines."""
         return read_log(self.data_dir / "homeserver.log")
+
+    def all_output(self) -> dict[str, str]:
+        """Every log and output file in the data directory (workers' too), by file name."""
+        names = sorted(
+            path.name for path in self.data_dir.iterdir() if path.suffix in (".log", ".out")
+        )
+        return {name: read_log(self.data_dir / name) for name in names}
+
+    @property
+    def modules_ever(self) -> list[dict[str, Any]]:
+        """Every ``modules:`` entry this server has been started with, across restarts."""
+        return [dict(module) for module in self._modules_ever]
 
     def output_text(self) -> str:
         """Synapse's own stdout/stderr, where errors before logging is set up end up."""

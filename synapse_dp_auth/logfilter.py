@@ -1,0 +1,129 @@
+"""Keep tokens and secrets out of the lines Synapse's own loggers write about client requests.
+
+Some of Synapse's log lines quote what a client sent: the raw body of a request that is not valid
+JSON or not valid UTF-8 (``synapse.http.servlet``, at WARNING), the identifier fields of a login
+(``synapse.rest.client.login``), a user ID or 3PID address that does not exist
+(``synapse.handlers.auth``), error messages that quote the offending input and the tracebacks of
+500s (``synapse.http.server``), and request URIs with their query strings and user agents (the
+access loggers, ``synapse.access.<http|https>.<listener tag>``, and ``synapse.http.site``). A
+bridge that sends a correct token in a malformed body would otherwise leave a working login in the
+log. A filter on exactly those loggers blanks every run of token-shaped text (see
+:data:`synapse_dp_auth.token.TOKEN_IN_TEXT`) and every configured secret, in the forms in which
+a log line can quote it (as is, JSON- or ``repr``-escaped, as bytes, percent-encoded).
+
+A filter on a logger runs for that logger's records only, and only for records that are emitted:
+nothing here runs on the login path unless one of these loggers writes a line. Logging is per
+process, so each Synapse process (main or worker) installs its own; installing again in the same
+process (a second module entry, or Synapse's harness building many homeservers) adds the new
+secrets to the one filter already there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import traceback
+import urllib.parse
+from collections.abc import Iterable
+
+from synapse_dp_auth.token import TOKEN_IN_TEXT
+
+#: Synapse's loggers that can write what a client sent (found by reading Synapse 1.163's source).
+CLIENT_ECHOING_LOGGERS = (
+    "synapse.http.servlet",
+    "synapse.http.server",
+    "synapse.http.site",
+    "synapse.rest.client.login",
+    "synapse.handlers.auth",
+)
+
+#: What replaces a token or a secret.
+REDACTED = "<redacted by synapse_dp_auth>"
+
+
+def access_logger_name(tls: bool, site_tag: str) -> str:
+    """The name of the access logger of one HTTP listener, as Synapse builds it."""
+    return f"synapse.access.{'https' if tls else 'http'}.{site_tag}"
+
+
+def quoted_forms(secret: str) -> set[str]:
+    """The ways ``secret`` can appear in a log line: raw, escaped by JSON or ``repr``, encoded."""
+    as_bytes = secret.encode("utf-8")
+    forms = {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        repr(secret)[1:-1],
+        repr(as_bytes)[2:-1],
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret, safe=""),
+    }
+    # A JSON body quoted as bytes, as Synapse logs a body it cannot parse.
+    forms |= {repr(form.encode("utf-8"))[2:-1] for form in list(forms)}
+    return {form for form in forms if form}
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record whose text holds a token or a secret; every record is kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._pattern = TOKEN_IN_TEXT
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        self._secrets |= {form for secret in secrets for form in quoted_forms(secret)}
+        # Longest first, so that a secret containing another is blanked whole.
+        alternatives = [re.escape(form) for form in sorted(self._secrets, key=len, reverse=True)]
+        self._pattern = re.compile("|".join([TOKEN_IN_TEXT.pattern, *alternatives]))
+
+    def redact(self, text: str) -> str:
+        return self._pattern.sub(REDACTED, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Blank what must not be written; the record's arguments are folded into its message."""
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is the handler's to report, not ours
+            return True
+        extra = _exception_text(record)
+        if self._pattern.search(message) is None and (
+            extra is None or self._pattern.search(extra) is None
+        ):
+            return True
+        record.msg = self.redact(message if extra is None else f"{message}\n{extra}")
+        record.args = None
+        # Formatters render exc_info and stack_info themselves: they are folded in above.
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
+def _exception_text(record: logging.LogRecord) -> str | None:
+    """The traceback and stack a formatter would append to the record, if any."""
+    parts = []
+    if record.exc_info and record.exc_info[0] is not None:
+        parts.append(record.exc_text or "".join(traceback.format_exception(*record.exc_info)))
+    elif record.exc_text:
+        parts.append(record.exc_text)
+    if record.stack_info:
+        parts.append(record.stack_info)
+    return "\n".join(part.rstrip("\n") for part in parts) if parts else None
+
+
+def install(logger_names: Iterable[str], secrets: Iterable[str]) -> RedactingFilter:
+    """Put the process's one :class:`RedactingFilter` on each named logger; add ``secrets`` to it.
+
+    Idempotent: the filter found on any of the loggers is reused, so a second call adds its
+    secrets rather than a second filter.
+    """
+    loggers = [logging.getLogger(name) for name in dict.fromkeys(logger_names)]
+    found = (f for lg in loggers for f in lg.filters if isinstance(f, RedactingFilter))
+    redacting = next(found, None) or RedactingFilter()
+    redacting.add_secrets(secrets)
+    for logger in loggers:
+        if redacting not in logger.filters:
+            logger.addFilter(redacting)
+    return redacting

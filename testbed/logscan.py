@@ -1,0 +1,49 @@
+"""Find tokens and secrets in a homeserver's logs: the check behind "no log line carries one".
+
+Used by a session-wide check (``conftest.py``) on every real Synapse the test suite starts with
+this module loaded, and by the tests of the log filter itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from synapse_dp_auth.config import ConfigValueError, parse_config
+from synapse_dp_auth.logfilter import quoted_forms
+from synapse_dp_auth.token import TOKEN_IN_TEXT
+
+#: How much of a line around a finding a report shows (the finding itself is shortened).
+_CONTEXT = 60
+
+
+def module_secrets(modules: Iterable[Mapping[str, Any]]) -> set[str] | None:
+    """The secrets of this module's entries in ``modules``; ``None`` if none loads this module."""
+    secrets: set[str] | None = None
+    for module in modules:
+        if not str(module.get("module", "")).startswith("synapse_dp_auth"):
+            continue
+        secrets = secrets or set()
+        try:
+            config = parse_config(module.get("config"))
+        except ConfigValueError:
+            continue  # a server that must refuse to start: its tokens are still looked for
+        secrets |= {secret.decode("utf-8") for secret in config.secrets}
+    return secrets
+
+
+def findings(texts: Mapping[str, str], secrets: Iterable[str] = ()) -> list[str]:
+    """Each token-shaped run or quoted secret in ``texts`` (name -> text), with where it was."""
+    needles = {form for secret in secrets for form in quoted_forms(secret)}
+    found = []
+    for name, text in texts.items():
+        for line_number, line in enumerate(text.splitlines(), start=1):
+            hits = [match.span() for match in TOKEN_IN_TEXT.finditer(line)]
+            hits += [(at, at + len(n)) for n in needles if (at := line.find(n)) >= 0]
+            for start, end in hits:
+                shown = f"{line[max(0, start - _CONTEXT) : start]}<{end - start} characters>"
+                shown += line[end : end + _CONTEXT]
+                for needle in {line[a:b] for a, b in hits}:  # no finding shown in another's context
+                    shown = shown.replace(needle, "<...>")
+                found.append(f"{name}:{line_number}: ...{shown}...")
+    return found
