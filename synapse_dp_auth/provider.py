@@ -13,10 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import synapse
-from synapse.module_api import ModuleApi
+from synapse.module_api import LoginResponse, ModuleApi
 from synapse.module_api.errors import ConfigError
 
-from synapse_dp_auth import logfilter, uia
+from synapse_dp_auth import logfilter, sessions, uia
+from synapse_dp_auth.adminapi import PATH as SESSIONS_PATH
+from synapse_dp_auth.adminapi import SessionsResource
 from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, parse_config
 from synapse_dp_auth.metrics import count_attempt
 from synapse_dp_auth.policy import (
@@ -28,17 +30,20 @@ from synapse_dp_auth.policy import (
     qualify_user_id,
     user_id_refusal,
 )
+from synapse_dp_auth.recorder import SessionRecorder
 from synapse_dp_auth.token import (
     LOGIN_TYPE_PASSWORD,
     LOGIN_TYPE_SHARED_SECRET,
     is_token_shaped,
-    verify_token,
+    matching_secret,
+    secret_fingerprint,
 )
 
 logger = logging.getLogger(__name__)
 
 
-LoginResult = tuple[str, Callable[..., Awaitable[None]] | None] | None
+AfterLogin = Callable[[LoginResponse], Awaitable[None]]
+LoginResult = tuple[str, AfterLogin | None] | None
 
 #: Synapse's own refusal ("Cannot use password auth provider callbacks when OAuth delegation is
 #: enabled") says nothing of what to do instead; this does.
@@ -98,14 +103,33 @@ class SharedSecretAuthProvider:
                     path=["allow_ui_auth"],
                 ) from None
 
+        self._in_login_request = (
+            self._uia_guard.in_login_request if self._uia_guard else _login_request_detector()
+        )
+        # Computed once: a login only picks one by index.
+        self._fingerprints = tuple(secret_fingerprint(secret) for secret in config.secrets)
+
         try:
             api.register_password_auth_provider_callbacks(auth_checkers=checkers)
         except ConfigError as error:
             if "OAuth delegation" not in str(error):
                 raise
             raise ConfigError(_OAUTH_DELEGATION_REFUSAL) from None
+
+        self._recorder = SessionRecorder(api)
+        self._recorder.create_schema_in_background()
+        api.register_web_resource(
+            SESSIONS_PATH, SessionsResource(api, self._recorder, self._fingerprints)
+        )
         for warning in config.warnings:
             logger.warning("synapse_dp_auth: %s", warning)
+        for number, fingerprint in enumerate(self._fingerprints, start=1):
+            logger.info(
+                "synapse_dp_auth: shared secret %d of %d has fingerprint %s",
+                number,
+                len(self._fingerprints),
+                fingerprint,
+            )
 
     @staticmethod
     def parse_config(config: dict[str, Any]) -> DpAuthConfig:
@@ -148,7 +172,8 @@ class SharedSecretAuthProvider:
                 " (allow_ui_auth is false)",
             )
             return self._refuse(login_type, user_id, refusal)
-        if not verify_token(self._config.secrets, user_id, token):
+        secret_index = matching_secret(self._config.secrets, user_id, token)
+        if secret_index is None:
             refusal = Refusal(Outcome.BAD_TOKEN, "the token does not match the shared secret")
             return self._refuse(login_type, user_id, refusal)
 
@@ -167,8 +192,49 @@ class SharedSecretAuthProvider:
             return self._refuse(login_type, user_id, refusal)
 
         count_attempt(login_type, Outcome.SUCCESS)
-        logger.info("Shared-secret login as %s accepted (%s)", account.user_id, login_type)
-        return account.user_id, self._uia_guard.after_login if self._uia_guard else None
+        if not self._in_login_request():  # only with allow_ui_auth: true
+            logger.info(
+                "Shared-secret token accepted for user-interactive auth as %s (%s), secret %s",
+                account.user_id,
+                login_type,
+                self._fingerprints[secret_index],
+            )
+            return account.user_id, None
+        return account.user_id, self._after_login(
+            login_type, self._fingerprints[secret_index], account.user_id
+        )
+
+    def _after_login(self, login_type: str, fingerprint: str, user_id: str) -> AfterLogin:
+        """What Synapse calls with the login's response, once the device exists.
+
+        It records the session (so an admin can end it after a leak) and logs the acceptance
+        with the device; with ``ui_auth.session_timeout`` set, the UIA guard's own step runs
+        first. Only ``POST /login`` calls it.
+        """
+        guard_step = self._uia_guard.after_login if self._uia_guard else None
+
+        async def after_login(login_response: LoginResponse) -> None:
+            if guard_step is not None:
+                await guard_step(login_response)
+            device_id = str(login_response.get("device_id"))
+            await self._recorder.record(
+                sessions.Session(
+                    user_id=user_id,
+                    device_id=device_id,
+                    login_type=login_type,
+                    secret_fingerprint=fingerprint,
+                    logged_in_ts=self._api.get_current_time_msec(),
+                )
+            )
+            logger.info(
+                "Shared-secret login as %s accepted (%s) on device %s, secret %s",
+                user_id,
+                login_type,
+                _printable(device_id),
+                fingerprint,
+            )
+
+        return after_login
 
     @staticmethod
     def _refuse(login_type: str, user_id: str, refusal: Refusal) -> None:
@@ -179,6 +245,18 @@ class SharedSecretAuthProvider:
             login_type,
             refusal.reason,
         )
+
+
+def _login_request_detector() -> Callable[[], bool]:
+    """With ``allow_ui_auth: true``: tells a login from UIA, to log each as such.
+
+    Where this Synapse's login servlet cannot be found, everything counts as a login (the
+    difference is only in the log line, since a token may confirm UIA anyway).
+    """
+    try:
+        return uia.LoginRequestDetector().in_login_request
+    except uia.UnsupportedSynapseError:
+        return lambda: True
 
 
 def _access_loggers(api: ModuleApi) -> list[str]:

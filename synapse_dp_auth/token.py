@@ -51,21 +51,41 @@ def is_token_shaped(value: object) -> TypeGuard[str]:
 
 
 def verify_token(secrets: Iterable[bytes], user_id: str, token: object) -> bool:
-    """Whether ``token`` is the token for ``user_id`` under any of ``secrets`` (UTF-8 encoded).
+    """Whether ``token`` is the token for ``user_id`` under any of ``secrets`` (UTF-8 encoded)."""
+    return matching_secret(secrets, user_id, token) is not None
+
+
+def matching_secret(secrets: Iterable[bytes], user_id: str, token: object) -> int | None:
+    """The index in ``secrets`` of the secret ``token`` was made with for ``user_id``, or ``None``.
 
     Never raises on client input: anything that is not token-shaped is simply wrong. Each
     comparison is constant-time (``hmac.compare_digest``), and every secret is tried even after
     a match, so the time taken does not reveal which secret matched.
     """
     if not is_token_shaped(token):
-        return False
+        return None
     try:
         message = user_id.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from JSON: no bridge can have signed it
-        return False
+        return None
     expected = token.encode("ascii")
-    matched = False
-    for secret in secrets:
+    matched: int | None = None
+    for index, secret in enumerate(secrets):
         digest = hmac.new(secret, message, hashlib.sha512).hexdigest().encode("ascii")
-        matched |= hmac.compare_digest(digest, expected)
+        if hmac.compare_digest(digest, expected):
+            matched = index
     return matched
+
+
+#: What a secret's fingerprint is an HMAC of. Not a user ID (no ``@``), so a fingerprint is never
+#: part of a token, and SHA-256 rather than the tokens' SHA-512.
+_FINGERPRINT_LABEL = b"synapse_dp_auth secret fingerprint v1"
+
+
+def secret_fingerprint(secret: bytes) -> str:
+    """Eight hex digits that tell configured secrets apart, in records and on the command line.
+
+    An HMAC of a fixed label keyed by the secret: it says which secret was used without helping to
+    recover it (32 bits of a keyed hash; a token, which any bridge holds, says far more).
+    """
+    return hmac.new(secret, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:8]

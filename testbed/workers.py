@@ -238,6 +238,15 @@ class WorkerDeployment(Lifecycle):
         )
         self._worker.start()
 
+    def restart(self, *, modules: Sequence[Mapping[str, Any]]) -> None:
+        """Stop both processes and start them again with ``modules`` (e.g. to rotate a secret).
+
+        The database, users, devices and tokens stay, as for an admin restarting a deployment.
+        """
+        self.worker.stop()
+        self.main.restart(modules=modules)
+        self.worker.start()
+
     def close(self) -> None:
         """Stop the worker, then the main process, and delete the data directory."""
         try:

@@ -203,13 +203,13 @@ class RefusalTests(ModuleTestCase):
     def test_ordinary_password_costs_nothing(self) -> None:
         """Not token-shaped: no HMAC, no database query by the module, no log line."""
         hmac_calls: list[object] = []
-        real_verify = synapse_dp_auth.token.verify_token
+        real_verify = synapse_dp_auth.token.matching_secret
 
-        def counting_verify(*args: Any) -> bool:
+        def counting_verify(*args: Any) -> int | None:
             hmac_calls.append(args)
             return real_verify(*args)
 
-        self.patch(synapse_dp_auth.provider, "verify_token", counting_verify)
+        self.patch(synapse_dp_auth.provider, "matching_secret", counting_verify)
         for password in (USER_PASSWORD, "wrong password", "f" * 127, "F" * 128):
             with self.captured_logs(LOGGER) as logs:
                 self.post_login(self.login_body(PASSWORD, self.alice, password))

@@ -10,7 +10,14 @@ import unittest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from synapse_dp_auth.token import TOKEN_LENGTH, is_token_shaped, make_token, verify_token
+from synapse_dp_auth.token import (
+    TOKEN_LENGTH,
+    is_token_shaped,
+    make_token,
+    matching_secret,
+    secret_fingerprint,
+    verify_token,
+)
 
 # An independent known answer (computed with `openssl dgst -sha512 -hmac`), so make_token is not
 # only checked against the same hmac call it makes.
@@ -115,3 +122,34 @@ class TokenProperties(unittest.TestCase):
             return
         wire = json.loads(json.dumps({"token": token}))["token"]
         self.assertTrue(verify_token([KNOWN_SECRET.encode()], user_id, wire))
+
+
+class MatchingSecretTests(unittest.TestCase):
+    def test_index_of_the_secret_that_made_the_token(self) -> None:
+        secrets = [b"first secret", b"second secret", b"third secret"]
+        for index, secret in enumerate(secrets):
+            token = make_token(secret.decode(), KNOWN_USER)
+            self.assertEqual(matching_secret(secrets, KNOWN_USER, token), index)
+        self.assertIsNone(matching_secret(secrets, KNOWN_USER, make_token("other", KNOWN_USER)))
+        self.assertIsNone(matching_secret(secrets, KNOWN_USER, None))
+
+    def test_same_secret_twice_still_matches(self) -> None:
+        token = make_token("s", KNOWN_USER)
+        self.assertIsNotNone(matching_secret([b"s", b"s"], KNOWN_USER, token))
+
+
+class SecretFingerprintTests(unittest.TestCase):
+    def test_known_answer_and_shape(self) -> None:
+        expected = hmac.new(
+            b"secret", b"synapse_dp_auth secret fingerprint v1", hashlib.sha256
+        ).hexdigest()[:8]
+        self.assertEqual(secret_fingerprint(b"secret"), expected)
+        self.assertRegex(secret_fingerprint("ünïcödé".encode()), "^[0-9a-f]{8}$")
+        self.assertNotEqual(secret_fingerprint(b"secret"), secret_fingerprint(b"secret "))
+
+    def test_not_part_of_any_token(self) -> None:
+        """The fingerprint is not a prefix of the secret's token for its own label or any user."""
+        fingerprint = secret_fingerprint(KNOWN_SECRET.encode())
+        self.assertFalse(make_token(KNOWN_SECRET, KNOWN_USER).startswith(fingerprint))
+        label = "synapse_dp_auth secret fingerprint v1"
+        self.assertFalse(make_token(KNOWN_SECRET, label).startswith(fingerprint))

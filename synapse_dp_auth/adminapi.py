@@ -1,0 +1,49 @@
+"""The admin-only web resource that lists recorded shared-secret logins.
+
+``GET /_synapse/client/synapse_dp_auth/v1/sessions`` (query parameters ``fingerprint``,
+``user_id``, ``since_ts``) with a server admin's access token answers
+``{"sessions": [...], "configured_fingerprints": [...]}``. The admin command line reads it, so the
+command line never needs the database; it ends sessions through Synapse's own admin API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from synapse.module_api import DirectServeJsonResource, ModuleApi, SynapseRequest
+from synapse.module_api.errors import Codes, SynapseError
+
+from synapse_dp_auth import sessions
+from synapse_dp_auth.recorder import SessionRecorder
+
+PATH = "/_synapse/client/synapse_dp_auth/v1/sessions"
+
+
+class SessionsResource(DirectServeJsonResource):
+    def __init__(
+        self, api: ModuleApi, recorder: SessionRecorder, configured_fingerprints: Sequence[str]
+    ) -> None:
+        super().__init__()
+        self._api = api
+        self._recorder = recorder
+        self._configured_fingerprints = list(configured_fingerprints)
+
+    async def _async_render_GET(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
+        requester = await self._api.get_user_by_req(request)
+        if not await self._api.is_user_admin(requester.user.to_string()):
+            raise SynapseError(403, "You are not a server admin", Codes.FORBIDDEN)
+        try:
+            which = sessions.parse_filter(
+                {
+                    key.decode("utf-8"): [value.decode("utf-8") for value in values]
+                    for key, values in (request.args or {}).items()
+                }
+            )
+        except (sessions.FilterError, UnicodeDecodeError) as error:
+            raise SynapseError(400, str(error), Codes.INVALID_PARAM) from None
+        found = await self._recorder.select(which)
+        return 200, {
+            "sessions": [session.to_json() for session in found],
+            "configured_fingerprints": self._configured_fingerprints,
+        }

@@ -1,0 +1,140 @@
+"""The record of shared-secret logins, so that an admin can find and end what a secret created.
+
+One row per successful login: who, which device, which login type, which configured secret (by
+fingerprint, :func:`synapse_dp_auth.token.secret_fingerprint`) and when; never the token. The
+table lives in Synapse's own database, so the main process and its workers share it, and every
+statement here is valid on SQLite and PostgreSQL (Synapse turns the ``?`` placeholders into what
+its database driver expects). The functions take a DB-API cursor (Synapse's transaction, or
+``sqlite3`` in tests) and nothing else: no Synapse import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import attr
+
+TABLE = "synapse_dp_auth_sessions"
+
+SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+    " user_id TEXT NOT NULL,"
+    " device_id TEXT NOT NULL,"
+    " login_type TEXT NOT NULL,"
+    " secret_fingerprint TEXT NOT NULL,"
+    " logged_in_ts BIGINT NOT NULL)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_fingerprint ON {TABLE} (secret_fingerprint, logged_in_ts)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_user ON {TABLE} (user_id, logged_in_ts)",
+)
+
+#: The most rows one listing returns; an admin narrows the filter to see the rest.
+MAX_ROWS = 10_000
+
+
+class Cursor(Protocol):
+    """What is needed of a database cursor: Synapse's ``LoggingTransaction`` has it."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+
+@attr.s(frozen=True, auto_attribs=True, kw_only=True)
+class Session:
+    """One shared-secret login. ``logged_in_ts`` is in milliseconds since the epoch."""
+
+    user_id: str
+    device_id: str
+    login_type: str
+    secret_fingerprint: str
+    logged_in_ts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return attr.asdict(self)
+
+
+@attr.s(frozen=True, auto_attribs=True, kw_only=True)
+class SessionFilter:
+    """Which sessions a listing returns; ``None`` means any."""
+
+    secret_fingerprint: str | None = None
+    user_id: str | None = None
+    since_ts: int | None = None
+
+
+class FilterError(ValueError):
+    """A listing's query parameters are not valid; the message says which and why."""
+
+
+def parse_filter(args: Mapping[str, Sequence[str]]) -> SessionFilter:
+    """The filter from a listing's query parameters (``fingerprint``, ``user_id``, ``since_ts``).
+
+    Raises:
+        FilterError: for a repeated or unknown parameter, or a ``since_ts`` that is not a number.
+    """
+    unknown = sorted(set(args) - {"fingerprint", "user_id", "since_ts"})
+    if unknown:
+        raise FilterError(f"unknown query parameter {unknown[0]!r}")
+    values: dict[str, str] = {}
+    for name, given in args.items():
+        if len(given) != 1:
+            raise FilterError(f"give {name} once")
+        values[name] = given[0]
+    since = values.get("since_ts")
+    if since is not None and not (since.isascii() and since.isdigit()):
+        raise FilterError("since_ts must be milliseconds since the epoch")
+    return SessionFilter(
+        secret_fingerprint=values.get("fingerprint"),
+        user_id=values.get("user_id"),
+        since_ts=int(since) if since is not None else None,
+    )
+
+
+def create_schema(txn: Cursor) -> None:
+    for statement in SCHEMA:
+        txn.execute(statement)
+
+
+def record(txn: Cursor, session: Session) -> None:
+    txn.execute(
+        f"INSERT INTO {TABLE}"  # noqa: S608 - a constant; the values go as parameters
+        " (user_id, device_id, login_type, secret_fingerprint, logged_in_ts)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (
+            session.user_id,
+            session.device_id,
+            session.login_type,
+            session.secret_fingerprint,
+            session.logged_in_ts,
+        ),
+    )
+
+
+def select(txn: Cursor, which: SessionFilter) -> list[Session]:
+    """The sessions ``which`` matches, oldest first, at most :data:`MAX_ROWS`."""
+    conditions, parameters = [], []
+    for column, value in (
+        ("secret_fingerprint = ?", which.secret_fingerprint),
+        ("user_id = ?", which.user_id),
+        ("logged_in_ts >= ?", which.since_ts),
+    ):
+        if value is not None:
+            conditions.append(column)
+            parameters.append(value)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    txn.execute(
+        "SELECT user_id, device_id, login_type, secret_fingerprint, logged_in_ts"  # noqa: S608
+        # (only constants and "?" conditions are formatted in; the values go as parameters)
+        f" FROM {TABLE}{where} ORDER BY logged_in_ts, user_id, device_id LIMIT {MAX_ROWS}",
+        parameters,
+    )
+    return [
+        Session(
+            user_id=row[0],
+            device_id=row[1],
+            login_type=row[2],
+            secret_fingerprint=row[3],
+            logged_in_ts=int(row[4]),
+        )
+        for row in txn.fetchall()
+    ]

@@ -1,0 +1,149 @@
+"""After a leak: find and end the sessions one secret created, on real Synapse processes.
+
+Bridges log in with two secrets; the admin rotates one out (restart with only the other). Its
+sessions live on (Synapse keeps access tokens; the module only refuses new logins). The admin
+lists them by the old secret's fingerprint, revokes them, and their access tokens are dead while
+the other secret's sessions live. On SQLite with one process, and on PostgreSQL with a
+``generic_worker`` handling the logins (the records are written by the worker, read by main).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from synapse_dp_auth.adminapi import PATH
+from synapse_dp_auth.token import make_token, secret_fingerprint
+from testbed.homeserver import ClientListener, Homeserver, JsonDict
+from testbed.services import INSTALL_HINT, PostgresServer, RedisServer, missing_services
+from testbed.workers import WorkerDeployment
+
+OLD = "the old secret, which may have leaked: long and random all the same"
+NEW = "the new secret, which stays: just as long and just as random as the old"
+OLD_FP, NEW_FP = secret_fingerprint(OLD.encode()), secret_fingerprint(NEW.encode())
+
+
+def module(*secrets: str) -> dict[str, Any]:
+    return {
+        "module": "synapse_dp_auth.SharedSecretAuthProvider",
+        "config": {"shared_secret": list(secrets)},
+    }
+
+
+def token_login(endpoint: ClientListener, user_id: str, secret: str, login_type: str) -> JsonDict:
+    field = "token" if login_type == "com.devture.shared_secret_auth" else "password"
+    status, body = endpoint.login(
+        {
+            "type": login_type,
+            "identifier": {"type": "m.id.user", "user": user_id},
+            field: make_token(secret, user_id),
+        }
+    )
+    assert status == 200, body
+    return body
+
+
+def list_sessions(main: Homeserver, access_token: str, **query: str) -> tuple[int, JsonDict]:
+    return main.get(f"{PATH}?{urllib.parse.urlencode(query)}", access_token)
+
+
+def revoke(main: Homeserver, sessions: list[JsonDict]) -> None:
+    """What the admin command does: Synapse's admin API deletes the devices, per user."""
+    by_user: dict[str, list[str]] = {}
+    for session in sessions:
+        by_user.setdefault(session["user_id"], []).append(session["device_id"])
+    for user_id, devices in by_user.items():
+        path = f"/_synapse/admin/v2/users/{urllib.parse.quote(user_id, safe='')}/delete_devices"
+        status, body = main.post(path, {"devices": devices}, main.admin_token)
+        assert status == 200, body
+
+
+def rotate_and_revoke(main: Homeserver, login_via: ClientListener, restart: Any) -> None:
+    """The whole story; ``restart(modules)`` restarts the deployment with new config."""
+    alice, bob = main.register_user("alice"), main.register_user("bob")
+    old_sessions = [
+        token_login(login_via, alice, OLD, "com.devture.shared_secret_auth"),
+        token_login(login_via, bob, OLD, "m.login.password"),
+    ]
+    kept = token_login(login_via, alice, NEW, "m.login.password")
+
+    restart([module(NEW)])
+    # Rotation alone: the old secret logs in no more, but what it created still works.
+    status, _ = login_via.login(
+        {"type": "m.login.password", "user": alice, "password": make_token(OLD, alice)}
+    )
+    assert status == 403
+    for login in [*old_sessions, kept]:
+        assert main.whoami(login["access_token"])[0] == 200
+
+    status, listing = list_sessions(main, main.admin_token, fingerprint=OLD_FP)
+    assert status == 200, listing
+    assert listing["configured_fingerprints"] == [NEW_FP]
+    assert sorted((s["user_id"], s["device_id"]) for s in listing["sessions"]) == sorted(
+        (login["user_id"], login["device_id"]) for login in old_sessions
+    )
+    assert {s["secret_fingerprint"] for s in listing["sessions"]} == {OLD_FP}
+    assert {s["login_type"] for s in listing["sessions"]} == {
+        "com.devture.shared_secret_auth",
+        "m.login.password",
+    }
+    # Filters: by user, and by time (nothing after now).
+    status, alices = list_sessions(main, main.admin_token, user_id=alice)
+    assert {s["device_id"] for s in alices["sessions"]} == {
+        old_sessions[0]["device_id"],
+        kept["device_id"],
+    }
+    latest = max(s["logged_in_ts"] for s in listing["sessions"] + alices["sessions"])
+    status, later = list_sessions(main, main.admin_token, since_ts=str(latest + 1))
+    assert later["sessions"] == []
+
+    revoke(main, listing["sessions"])
+    for login in old_sessions:
+        assert main.whoami(login["access_token"])[0] == 401
+    assert main.whoami(kept["access_token"])[0] == 200
+
+
+def test_listing_is_for_server_admins_only() -> None:
+    with Homeserver([module(NEW)]) as main:
+        user_id = main.register_user("carol")
+        login = token_login(main, user_id, NEW, "m.login.password")
+        status, body = list_sessions(main, login["access_token"])
+        assert (status, body.get("errcode")) == (403, "M_FORBIDDEN"), body
+        status, body = main.get(PATH)
+        assert status == 401, body
+        status, body = list_sessions(main, main.admin_token, since_ts="yesterday")
+        assert (status, body.get("errcode")) == (400, "M_INVALID_PARAM"), body
+        status, body = list_sessions(main, main.admin_token)
+        assert status == 200, body
+        assert [s["user_id"] for s in body["sessions"]] == [user_id]
+
+
+def test_rotate_list_revoke_on_sqlite() -> None:
+    with Homeserver([module(OLD, NEW)]) as main:
+        rotate_and_revoke(main, main, lambda modules: main.restart(modules=modules))
+
+
+@pytest.fixture
+def deployment() -> Iterator[WorkerDeployment]:
+    missing = missing_services()
+    if missing:
+        pytest.fail(f"{'; '.join(missing)}: {INSTALL_HINT}", pytrace=False)
+    with (
+        PostgresServer() as postgres,
+        RedisServer() as redis,
+        WorkerDeployment([module(OLD, NEW)], postgres=postgres, redis=redis) as running,
+    ):
+        yield running
+
+
+def test_rotate_list_revoke_on_postgres_with_a_worker(deployment: WorkerDeployment) -> None:
+    rotate_and_revoke(
+        deployment.main,
+        deployment.worker,
+        lambda modules: deployment.restart(modules=modules),
+    )
+    # The worker recorded the logins (the module there accepted them).
+    assert "accepted (m.login.password) on device" in deployment.worker.log_text()

@@ -1,0 +1,86 @@
+"""The session records' SQL and query parameters, on a real SQLite database (no Synapse)."""
+
+from __future__ import annotations
+
+import sqlite3
+import unittest
+
+from synapse_dp_auth import sessions
+from synapse_dp_auth.sessions import FilterError, Session, SessionFilter, parse_filter
+
+
+def session(user: str, device: str, fingerprint: str, ts: int) -> Session:
+    return Session(
+        user_id=user,
+        device_id=device,
+        login_type="m.login.password",
+        secret_fingerprint=fingerprint,
+        logged_in_ts=ts,
+    )
+
+
+class SessionsTableTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.db = sqlite3.connect(":memory:")
+        self.txn = self.db.cursor()
+        sessions.create_schema(self.txn)
+        sessions.create_schema(self.txn)  # IF NOT EXISTS: every process runs it
+        self.rows = [
+            session("@a:x", "D1", "aaaa0000", 3000),
+            session("@b:x", "D2", "bbbb1111", 1000),
+            session("@a:x", "D3", "bbbb1111", 2000),
+        ]
+        for row in self.rows:
+            sessions.record(self.txn, row)
+
+    def test_everything_oldest_first(self) -> None:
+        found = sessions.select(self.txn, SessionFilter())
+        self.assertEqual(found, sorted(self.rows, key=lambda row: row.logged_in_ts))
+
+    def test_filters_combine(self) -> None:
+        by_secret = sessions.select(self.txn, SessionFilter(secret_fingerprint="bbbb1111"))
+        self.assertEqual([row.device_id for row in by_secret], ["D2", "D3"])
+        by_user = sessions.select(self.txn, SessionFilter(user_id="@a:x"))
+        self.assertEqual([row.device_id for row in by_user], ["D3", "D1"])
+        since = sessions.select(self.txn, SessionFilter(since_ts=2000))
+        self.assertEqual([row.device_id for row in since], ["D3", "D1"])
+        both = SessionFilter(secret_fingerprint="bbbb1111", user_id="@a:x", since_ts=2001)
+        self.assertEqual(sessions.select(self.txn, both), [])
+
+    def test_never_a_token_column(self) -> None:
+        columns = [c[1] for c in self.txn.execute(f"PRAGMA table_info({sessions.TABLE})")]
+        self.assertEqual(
+            columns, ["user_id", "device_id", "login_type", "secret_fingerprint", "logged_in_ts"]
+        )
+
+    def test_json(self) -> None:
+        self.assertEqual(
+            self.rows[0].to_json(),
+            {
+                "user_id": "@a:x",
+                "device_id": "D1",
+                "login_type": "m.login.password",
+                "secret_fingerprint": "aaaa0000",
+                "logged_in_ts": 3000,
+            },
+        )
+
+
+class ParseFilterTests(unittest.TestCase):
+    def test_parameters(self) -> None:
+        self.assertEqual(parse_filter({}), SessionFilter())
+        self.assertEqual(
+            parse_filter({"fingerprint": ["abcd1234"], "user_id": ["@a:x"], "since_ts": ["5"]}),
+            SessionFilter(secret_fingerprint="abcd1234", user_id="@a:x", since_ts=5),
+        )
+
+    def test_rejections(self) -> None:
+        for args, message in [
+            ({"limit": ["1"]}, "unknown query parameter 'limit'"),
+            ({"user_id": ["@a:x", "@b:x"]}, "give user_id once"),
+            ({"since_ts": ["-1"]}, "since_ts must be"),
+            ({"since_ts": ["1.5"]}, "since_ts must be"),
+            ({"since_ts": ["١٢"]}, "since_ts must be"),
+        ]:
+            with self.assertRaisesRegex(FilterError, message):
+                parse_filter(args)

@@ -1,0 +1,107 @@
+"""Each shared-secret login is recorded, with its device and secret, in Synapse's own database."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from harness_support import (
+    DEVTURE,
+    OTHER_SECRET,
+    PASSWORD,
+    SECRET,
+    USER_PASSWORD,
+    ModuleTestCase,
+)
+
+from synapse_dp_auth import sessions
+from synapse_dp_auth.token import secret_fingerprint
+
+LOGGER = "synapse_dp_auth"
+
+
+class RecordingTests(ModuleTestCase):
+    module_config: ClassVar[dict[str, Any] | None] = {"shared_secret": [SECRET, OTHER_SECRET]}
+
+    def recorded(self, which: sessions.SessionFilter | None = None) -> list[sessions.Session]:
+        pool = self.hs.get_datastores().main.db_pool
+        found: list[sessions.Session] = self.get_success(
+            pool.runInteraction("test", sessions.select, which or sessions.SessionFilter())
+        )
+        return found
+
+    def test_login_is_recorded_with_device_and_secret(self) -> None:
+        self.reactor.advance(1000)
+        with self.captured_logs(LOGGER) as logs:
+            channel = self.post_login(
+                self.login_body(DEVTURE, self.alice, self.token_for(self.alice, OTHER_SECRET))
+            )
+        self.assertEqual(channel.code, 200, channel.json_body)
+        fingerprint = secret_fingerprint(OTHER_SECRET.encode())
+        self.assertEqual(
+            self.recorded(),
+            [
+                sessions.Session(
+                    user_id=self.alice,
+                    device_id="BRIDGE",
+                    login_type=DEVTURE,
+                    secret_fingerprint=fingerprint,
+                    logged_in_ts=self.clock.time_msec(),
+                )
+            ],
+        )
+        self.assertEqual(
+            logs.messages(LOGGER),
+            [
+                f"Shared-secret login as {self.alice} accepted ({DEVTURE}) on device BRIDGE,"
+                f" secret {fingerprint}"
+            ],
+        )
+
+    def test_device_chosen_by_synapse_is_recorded(self) -> None:
+        body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
+        del body["device_id"]
+        channel = self.post_login(body)
+        self.assertEqual(channel.code, 200, channel.json_body)
+        (session,) = self.recorded()
+        self.assertEqual(session.device_id, channel.json_body["device_id"])
+        self.assertEqual(session.secret_fingerprint, secret_fingerprint(SECRET.encode()))
+        self.assertEqual(session.login_type, PASSWORD)
+
+    def test_refused_and_ordinary_logins_are_not_recorded(self) -> None:
+        wrong = self.login_body(DEVTURE, self.alice, self.token_for(self.alice, "not configured"))
+        self.assertEqual(self.post_login(wrong).code, 403)
+        ordinary = self.login_body(PASSWORD, self.alice, USER_PASSWORD)
+        self.assertEqual(self.post_login(ordinary).code, 200)
+        self.assertEqual(self.recorded(), [])
+
+    def test_fingerprints_are_logged_at_start_up(self) -> None:
+        with self.captured_logs(LOGGER) as logs:
+            self.make_homeserver(self.reactor, self.clock)
+        fingerprints = [secret_fingerprint(s.encode()) for s in (SECRET, OTHER_SECRET)]
+        self.assertEqual(
+            [m for m in logs.messages(LOGGER) if "fingerprint" in m],
+            [
+                f"synapse_dp_auth: shared secret 1 of 2 has fingerprint {fingerprints[0]}",
+                f"synapse_dp_auth: shared secret 2 of 2 has fingerprint {fingerprints[1]}",
+            ],
+        )
+
+
+class RecordingWithUiaGraceTests(RecordingTests):
+    """With ``ui_auth.session_timeout`` the UIA guard's step and the record both run."""
+
+    def default_config(self) -> dict[str, Any]:
+        config = super().default_config()
+        config["ui_auth"] = {"session_timeout": "5m"}
+        return config
+
+    def test_token_is_marked_not_recently_validated(self) -> None:
+        channel = self.post_login(self.login_body(DEVTURE, self.alice, self.token_for(self.alice)))
+        self.assertEqual(channel.code, 200, channel.json_body)
+        token_info = self.get_success(
+            self.hs.get_datastores().main.db_pool.simple_select_one_onecol(
+                "access_tokens", {"token": channel.json_body["access_token"]}, "last_validated"
+            )
+        )
+        self.assertEqual(token_info, 0)
+        self.assertEqual(len(self.recorded()), 1)
