@@ -17,7 +17,7 @@ from synapse.module_api.errors import Codes, SynapseError
 from synapse_dp_auth import sessions
 from synapse_dp_auth.recorder import SessionRecorder
 
-PATH = "/_synapse/client/synapse_dp_auth/v1/sessions"
+PATH = sessions.ADMIN_PATH
 
 
 class SessionsResource(DirectServeJsonResource):

@@ -17,6 +17,9 @@ import attr
 
 TABLE = "synapse_dp_auth_sessions"
 
+#: Where the module lists the records to server admins (:mod:`synapse_dp_auth.adminapi`).
+ADMIN_PATH = "/_synapse/client/synapse_dp_auth/v1/sessions"
+
 SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {TABLE} ("
     " user_id TEXT NOT NULL,"

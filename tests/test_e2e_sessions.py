@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from synapse_dp_auth.adminapi import PATH
+from synapse_dp_auth.admin import cli
+from synapse_dp_auth.sessions import ADMIN_PATH as PATH
 from synapse_dp_auth.token import make_token, secret_fingerprint
 from testbed.homeserver import ClientListener, Homeserver, JsonDict
 from testbed.services import INSTALL_HINT, PostgresServer, RedisServer, missing_services
@@ -50,18 +52,29 @@ def list_sessions(main: Homeserver, access_token: str, **query: str) -> tuple[in
     return main.get(f"{PATH}?{urllib.parse.urlencode(query)}", access_token)
 
 
-def revoke(main: Homeserver, sessions: list[JsonDict]) -> None:
-    """What the admin command does: Synapse's admin API deletes the devices, per user."""
-    by_user: dict[str, list[str]] = {}
-    for session in sessions:
-        by_user.setdefault(session["user_id"], []).append(session["device_id"])
-    for user_id, devices in by_user.items():
-        path = f"/_synapse/admin/v2/users/{urllib.parse.quote(user_id, safe='')}/delete_devices"
-        status, body = main.post(path, {"devices": devices}, main.admin_token)
-        assert status == 200, body
+@pytest.fixture(autouse=True)
+def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The admin command takes proxies from the environment, as curl does; not for loopback."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
-def rotate_and_revoke(main: Homeserver, login_via: ClientListener, restart: Any) -> None:
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """The admin command, in-process (stdout only; errors fail the test with stderr)."""
+    capsys.readouterr()
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return code, out
+
+
+def rotate_and_revoke(
+    main: Homeserver,
+    login_via: ClientListener,
+    restart: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """The whole story; ``restart(modules)`` restarts the deployment with new config."""
     alice, bob = main.register_user("alice"), main.register_user("bob")
     old_sessions = [
@@ -100,9 +113,48 @@ def rotate_and_revoke(main: Homeserver, login_via: ClientListener, restart: Any)
     status, later = list_sessions(main, main.admin_token, since_ts=str(latest + 1))
     assert later["sessions"] == []
 
-    revoke(main, listing["sessions"])
+    # The admin command: list, dry run, revoke.
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(main.admin_token + "\n")
+    command = ["sessions", "--admin-token-file", str(token_file), "--fingerprint", OLD_FP]
+    _, out = run_cli(capsys, command[0], "list", main.url, *command[1:])
+    heading, *table = out.splitlines()
+    assert heading == (
+        "2 session(s) created by shared-secret logins"
+        f" (fingerprints of the secrets configured now: {NEW_FP})"
+    )
+    assert table[0].split() == [
+        "LOGGED",
+        "IN",
+        "(UTC)",
+        "USER",
+        "DEVICE",
+        "LOGIN",
+        "TYPE",
+        "SECRET",
+    ]
+    rows = sorted(line.split()[2:6] for line in table[1:])
+    assert rows == sorted(
+        [login["user_id"], login["device_id"], login_type, OLD_FP]
+        for login, login_type in zip(
+            old_sessions, ["com.devture.shared_secret_auth", "m.login.password"], strict=True
+        )
+    )
+    assert all(line.endswith(f"{OLD_FP} (no longer configured)") for line in table[1:])
+
+    _, out = run_cli(capsys, command[0], "revoke", main.url, *command[1:])
+    assert "Dry run: would delete 2 device(s) of 2 user(s)" in out
+    for login in [*old_sessions, kept]:
+        assert main.whoami(login["access_token"])[0] == 200
+
+    _, out = run_cli(capsys, command[0], "revoke", main.url, *command[1:], "--yes")
+    assert "Revoked 2 session(s)." in out
     for login in old_sessions:
         assert main.whoami(login["access_token"])[0] == 401
+    assert main.whoami(kept["access_token"])[0] == 200
+    # Again: the devices are gone already, and nothing else is touched.
+    _, out = run_cli(capsys, command[0], "revoke", main.url, *command[1:], "--yes")
+    assert "Revoked 2 session(s)." in out
     assert main.whoami(kept["access_token"])[0] == 200
 
 
@@ -121,9 +173,11 @@ def test_listing_is_for_server_admins_only() -> None:
         assert [s["user_id"] for s in body["sessions"]] == [user_id]
 
 
-def test_rotate_list_revoke_on_sqlite() -> None:
+def test_rotate_list_revoke_on_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with Homeserver([module(OLD, NEW)]) as main:
-        rotate_and_revoke(main, main, lambda modules: main.restart(modules=modules))
+        rotate_and_revoke(
+            main, main, lambda modules: main.restart(modules=modules), tmp_path, capsys
+        )
 
 
 @pytest.fixture
@@ -139,11 +193,15 @@ def deployment() -> Iterator[WorkerDeployment]:
         yield running
 
 
-def test_rotate_list_revoke_on_postgres_with_a_worker(deployment: WorkerDeployment) -> None:
+def test_rotate_list_revoke_on_postgres_with_a_worker(
+    deployment: WorkerDeployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rotate_and_revoke(
         deployment.main,
         deployment.worker,
         lambda modules: deployment.restart(modules=modules),
+        tmp_path,
+        capsys,
     )
     # The worker recorded the logins (the module there accepted them).
     assert "accepted (m.login.password) on device" in deployment.worker.log_text()

@@ -2,7 +2,8 @@
 
 ``token`` computes what a bridge would send, ``check-config`` reads homeserver.yaml the way
 Synapse does, ``doctor`` asks a running homeserver, ``appservice`` writes the registration of the
-appservice double-puppet method. Every user mistake ends in one line on stderr
+appservice double-puppet method, ``sessions`` lists and revokes what shared-secret logins created.
+Every user mistake ends in one line on stderr
 and an exit code, never a traceback. The secret is never taken from the command line, where ``ps``
 and shell history would show it.
 """
@@ -18,7 +19,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from synapse_dp_auth.admin import appservice, bridge_config, bridge_doctor, checkconfig, doctor
+from synapse_dp_auth.admin import (
+    appservice,
+    bridge_config,
+    bridge_doctor,
+    checkconfig,
+    doctor,
+    sessions,
+)
 from synapse_dp_auth.admin.appservice_check import run_appservice
 from synapse_dp_auth.admin.client import (
     HomeserverClient,
@@ -80,7 +88,7 @@ def read_secret(secret_file: str | None) -> str:
     )
 
 
-def _secret_from_file(path: str) -> str:
+def _secret_from_file(path: str, what: str = "secret") -> str:
     """The first non-blank line, stripped: the format of the module's ``shared_secret_path``.
 
     A UTF-8 byte order mark (as some Windows editors write) is not part of the secret, as the
@@ -100,7 +108,7 @@ def _secret_from_file(path: str) -> str:
     for line in text.splitlines():
         if line.strip():
             return _encodable(line.strip(), source)
-    raise CliError(f"{source} holds no secret", EXIT_USAGE)
+    raise CliError(f"{source} holds no {what}", EXIT_USAGE)
 
 
 def _encodable(secret: str, source: str) -> str:
@@ -367,6 +375,66 @@ def configured_server_name(config: Mapping[str, Any], sources: Mapping[str, str]
         raise CliError(f"{where}: server_name: {error}") from None
 
 
+# -- sessions --------------------------------------------------------------------------------------
+
+
+def read_admin_token(token_file: str | None) -> str:
+    """A server admin's access token: ``--admin-token-file`` (``-``: stdin), else the
+    environment, else a prompt on a terminal; like the secret, never an argument."""
+    if token_file is not None:
+        return _secret_from_file(token_file, "access token")
+    env = sessions.ADMIN_TOKEN_ENV
+    value = os.environ.get(env, "").strip()
+    if value:
+        return value
+    if sys.stdin is not None and sys.stdin.isatty():
+        try:
+            value = getpass.getpass("A server admin's access token (not shown): ").strip()
+        except EOFError:
+            value = ""
+        if value:
+            return value
+    raise CliError(
+        f"no admin access token: give --admin-token-file PATH (or - for stdin), set {env}, or"
+        " run on a terminal to be asked (never as an argument: ps and shell history would show"
+        " it)",
+        EXIT_USAGE,
+    )
+
+
+def command_sessions(args: argparse.Namespace, out: TextIO) -> int:
+    client = _checked_client(
+        args.homeserver_url, args, "the admin access token would cross the network"
+    )
+    filters = sessions.query(args.fingerprint, args.user, args.since)
+    if args.action == "revoke" and not filters:
+        raise CliError(
+            "revoke needs --fingerprint, --user or --since (to end every recorded session,"
+            " say so with --since 1970-01-01)",
+            EXIT_USAGE,
+        )
+    admin_token = read_admin_token(args.admin_token_file)
+    listed = sessions.list_sessions(client, admin_token, filters, out)
+    if args.action == "revoke":
+        sessions.revoke(client, admin_token, listed, args.yes, out)
+    return EXIT_OK
+
+
+def _since(value: str) -> int:
+    try:
+        return sessions.parse_since(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _fingerprint(value: str) -> str:
+    if len(value) != 8 or not all(char in "0123456789abcdef" for char in value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a secret fingerprint (8 lowercase hex digits, as listed)"
+        )
+    return value
+
+
 # -- the parser ------------------------------------------------------------------------------------
 
 
@@ -518,6 +586,54 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the registration's id, unique among the registrations (default: {DEFAULT_ID})",
     )
     register.set_defaults(handler=command_appservice)
+
+    listing = commands.add_parser(
+        "sessions",
+        allow_abbrev=False,
+        help="list, or revoke, the sessions shared-secret logins created",
+        description="List the sessions (devices) that shared-secret logins created, as the"
+        " module recorded them, with the fingerprint of the secret each used (Synapse logs each"
+        " configured secret's fingerprint at start-up). `revoke` deletes those devices through"
+        " Synapse's admin API, which ends their access tokens: a dry run unless --yes. Rotating"
+        " a secret does not end the sessions it created; after a leak, revoke them.",
+    )
+    listing.add_argument("action", choices=["list", "revoke"], help="list, or revoke")
+    listing.add_argument(
+        "homeserver_url", metavar="HOMESERVER_URL", help="e.g. https://matrix.example.org"
+    )
+    listing.add_argument(
+        "--admin-token-file",
+        metavar="PATH",
+        help="file holding a server admin's access token (- for stdin); else"
+        f" ${sessions.ADMIN_TOKEN_ENV}, else a prompt on a terminal",
+    )
+    listing.add_argument(
+        "--fingerprint", type=_fingerprint, metavar="X", help="only logins with this secret"
+    )
+    listing.add_argument("--user", type=_user_id, metavar="USER_ID", help="only this user")
+    listing.add_argument(
+        "--since",
+        type=_since,
+        metavar="TIME",
+        help="only logins at or after this ISO 8601 date or time (UTC unless it says otherwise)",
+    )
+    listing.add_argument(
+        "--yes", action="store_true", help="with revoke: really delete the devices"
+    )
+    listing.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// URL to a host other than this machine (the admin token"
+        " would cross the network unencrypted)",
+    )
+    listing.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=10.0,
+        metavar="SECONDS",
+        help="per request (default: 10)",
+    )
+    listing.set_defaults(handler=command_sessions)
     return parser
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from synapse_dp_auth.admin.diagnosis import LoginOutcome, WhoamiOutcome
 from synapse_dp_auth.admin.report import MAX_SERVER_TEXT, server_text
+from synapse_dp_auth.sessions import ADMIN_PATH as SESSIONS_PATH
 
 LOGIN_PATH = "/_matrix/client/v3/login"
 LOGOUT_PATH = "/_matrix/client/v3/logout"
@@ -163,6 +164,29 @@ class HomeserverClient:
                 f"logout answered HTTP {status}" + (f": {server_text(detail)}" if detail else "")
             )
 
+    def list_sessions(self, admin_token: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """The sessions the module recorded (``GET`` its admin resource), as it answered them."""
+        path = f"{SESSIONS_PATH}?{urllib.parse.urlencode(query)}" if query else SESSIONS_PATH
+        status, answer, _, _ = self._request("GET", path, None, admin_token)
+        if status == 404:
+            raise HomeserverError(
+                f"{self.base_url}{SESSIONS_PATH} answered HTTP 404: this homeserver does not run"
+                " a synapse_dp_auth version that records sessions (or a reverse proxy does not"
+                " pass /_synapse/client/ on to Synapse)"
+            )
+        if status != 200 or not isinstance(answer, dict):
+            raise HomeserverError(_failed("listing the sessions", status, answer))
+        return answer
+
+    def delete_devices(self, admin_token: str, user_id: str, device_ids: list[str]) -> None:
+        """Synapse's admin API: delete these devices of ``user_id`` and their access tokens."""
+        path = f"/_synapse/admin/v2/users/{urllib.parse.quote(user_id, safe='')}/delete_devices"
+        status, answer, _, _ = self._request("POST", path, {"devices": device_ids}, admin_token)
+        if status != 200:
+            raise HomeserverError(
+                _failed(f"deleting devices of {server_text(user_id)}", status, answer)
+            )
+
     def _request(
         self,
         method: str,
@@ -220,6 +244,11 @@ class HomeserverClient:
         if isinstance(reason, OSError):
             return f"cannot talk to {where}: {reason.strerror or reason}"
         return f"cannot talk to {where}: {reason}"
+
+
+def _failed(what: str, status: int, answer: object) -> str:
+    detail = _str_or_none(answer.get("error")) if isinstance(answer, dict) else None
+    return f"{what} answered HTTP {status}" + (f": {server_text(detail)}" if detail else "")
 
 
 def _lowercase_keys(items: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -1,0 +1,138 @@
+"""The ``sessions`` command: find, and end, the sessions that shared-secret logins created.
+
+Rotating a secret stops new logins with it, but the sessions (devices and access tokens) it
+created live on. ``sessions list`` shows what the module recorded (who, which device, how, with
+which secret, when) through the module's admin-only resource; ``sessions revoke`` deletes those
+devices through Synapse's own admin API, which ends their access tokens. A dry run unless
+``--yes``. The admin's access token comes from a file, the environment or a prompt, never argv.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+import attr
+
+from synapse_dp_auth.admin.client import HomeserverClient, HomeserverError
+from synapse_dp_auth.admin.report import server_text
+
+ADMIN_TOKEN_ENV = "SYNAPSE_DP_AUTH_ADMIN_TOKEN"
+
+_COLUMNS = ("LOGGED IN (UTC)", "USER", "DEVICE", "LOGIN TYPE", "SECRET")
+
+
+@attr.s(frozen=True, auto_attribs=True, kw_only=True)
+class Listed:
+    """One recorded session as the module answered it, checked field by field."""
+
+    user_id: str
+    device_id: str
+    login_type: str
+    secret_fingerprint: str
+    logged_in_ts: int
+
+
+def parse_since(text: str) -> int:
+    """``--since``: an ISO 8601 date or date and time (UTC unless it says otherwise), in ms.
+
+    Raises:
+        ValueError: with a message for the admin.
+    """
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a date or time like 2026-11-28 or 2026-11-28T14:30"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def query(fingerprint: str | None, user_id: str | None, since_ts: int | None) -> dict[str, str]:
+    """The module resource's query parameters for these filters (``None``: not filtered)."""
+    given = {"fingerprint": fingerprint, "user_id": user_id, "since_ts": since_ts}
+    return {name: str(value) for name, value in given.items() if value is not None}
+
+
+def parse_listing(answer: Mapping[str, Any]) -> tuple[list[Listed], set[str]]:
+    """The sessions and the configured fingerprints, or :class:`HomeserverError` if malformed."""
+    raw_sessions = answer.get("sessions")
+    configured = answer.get("configured_fingerprints")
+    if not isinstance(raw_sessions, list) or not isinstance(configured, list):
+        raise HomeserverError("the sessions listing is not what synapse_dp_auth answers")
+    listed = []
+    for item in raw_sessions:
+        try:
+            session = Listed(**{field: item[field] for field in attr.fields_dict(Listed)})
+        except (TypeError, KeyError):
+            raise HomeserverError("the sessions listing has a malformed entry") from None
+        strings = (session.user_id, session.device_id, session.login_type)
+        if not all(isinstance(value, str) for value in (*strings, session.secret_fingerprint)):
+            raise HomeserverError("the sessions listing has a malformed entry")
+        if type(session.logged_in_ts) is not int:
+            raise HomeserverError("the sessions listing has a malformed entry")
+        listed.append(session)
+    return listed, {value for value in configured if isinstance(value, str)}
+
+
+def write_table(out: TextIO, listed: Sequence[Listed], configured: set[str]) -> None:
+    """One line per session; a secret no longer configured is marked as such."""
+    rows = [
+        (
+            datetime.datetime.fromtimestamp(session.logged_in_ts / 1000, datetime.timezone.utc)
+            .replace(tzinfo=None)
+            .isoformat(sep=" ", timespec="seconds"),
+            server_text(session.user_id),
+            server_text(session.device_id),
+            server_text(session.login_type),
+            server_text(session.secret_fingerprint)
+            + ("" if session.secret_fingerprint in configured else " (no longer configured)"),
+        )
+        for session in listed
+    ]
+    widths = [max(len(row[i]) for row in [_COLUMNS, *rows]) for i in range(len(_COLUMNS))]
+    for row in [_COLUMNS, *rows]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        out.write("  ".join(cells).rstrip() + "\n")
+
+
+def list_sessions(
+    client: HomeserverClient, admin_token: str, filters: Mapping[str, str], out: TextIO
+) -> list[Listed]:
+    listed, configured = parse_listing(client.list_sessions(admin_token, filters))
+    shown = ", ".join(sorted(configured)) or "none"
+    out.write(
+        f"{len(listed)} session(s) created by shared-secret logins"
+        f" (fingerprints of the secrets configured now: {shown})\n"
+    )
+    if listed:
+        write_table(out, listed, configured)
+    return listed
+
+
+def revoke(
+    client: HomeserverClient, admin_token: str, listed: Sequence[Listed], yes: bool, out: TextIO
+) -> None:
+    """Delete the devices of ``listed`` per user (Synapse's admin API), or say what would be."""
+    by_user: dict[str, list[str]] = {}
+    for session in listed:
+        devices = by_user.setdefault(session.user_id, [])
+        if session.device_id not in devices:
+            devices.append(session.device_id)
+    count = sum(len(devices) for devices in by_user.values())
+    if not yes:
+        out.write(
+            f"Dry run: would delete {count} device(s) of {len(by_user)} user(s), ending their"
+            " access tokens. Run again with --yes to do it.\n"
+        )
+        return
+    for user_id, devices in by_user.items():
+        client.delete_devices(admin_token, user_id, devices)
+        out.write(f"Deleted {len(devices)} device(s) of {server_text(user_id)}.\n")
+    out.write(
+        f"Revoked {count} session(s). The records stay, as history; a device already deleted"
+        " is skipped by Synapse.\n"
+    )
