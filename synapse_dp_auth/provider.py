@@ -117,7 +117,7 @@ class SharedSecretAuthProvider:
             raise ConfigError(_OAUTH_DELEGATION_REFUSAL) from None
 
         self._recorder = SessionRecorder(api)
-        self._recorder.create_schema_in_background()
+        self._recorder.start()
         api.register_web_resource(
             SESSIONS_PATH, SessionsResource(api, self._recorder, self._fingerprints)
         )
@@ -217,7 +217,7 @@ class SharedSecretAuthProvider:
             if guard_step is not None:
                 await guard_step(login_response)
             device_id = str(login_response.get("device_id"))
-            await self._recorder.record(
+            self._recorder.record(
                 sessions.Session(
                     user_id=user_id,
                     device_id=device_id,

@@ -98,19 +98,21 @@ def create_schema(txn: Cursor) -> None:
         txn.execute(statement)
 
 
-def record(txn: Cursor, session: Session) -> None:
-    txn.execute(
-        f"INSERT INTO {TABLE}"  # noqa: S608 - a constant; the values go as parameters
-        " (user_id, device_id, login_type, secret_fingerprint, logged_in_ts)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (
-            session.user_id,
-            session.device_id,
-            session.login_type,
-            session.secret_fingerprint,
-            session.logged_in_ts,
-        ),
-    )
+def record_all(txn: Cursor, batch: Sequence[Session]) -> None:
+    """Insert every session of ``batch`` (one statement each, in the caller's transaction)."""
+    for session in batch:
+        txn.execute(
+            f"INSERT INTO {TABLE}"  # noqa: S608 - a constant; the values go as parameters
+            " (user_id, device_id, login_type, secret_fingerprint, logged_in_ts)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                session.user_id,
+                session.device_id,
+                session.login_type,
+                session.secret_fingerprint,
+                session.logged_in_ts,
+            ),
+        )
 
 
 def select(txn: Cursor, which: SessionFilter) -> list[Session]:

@@ -205,3 +205,19 @@ def test_rotate_list_revoke_on_postgres_with_a_worker(
     )
     # The worker recorded the logins (the module there accepted them).
     assert "accepted (m.login.password) on device" in deployment.worker.log_text()
+
+
+def test_records_are_written_when_synapse_stops_right_after_the_logins() -> None:
+    """Records are queued and written once a second; a clean stop writes the queue first.
+
+    Each stop follows its login within about 0.1 s, so the periodic write would catch only about
+    one in ten of them: a broken write at shutdown fails this almost surely.
+    """
+    with Homeserver([module(NEW)]) as main:
+        for number in range(3):
+            token_login(main, main.register_user(f"user{number}"), NEW, "m.login.password")
+            main.stop()
+            main.start()
+            status, listing = list_sessions(main, main.admin_token)
+            assert status == 200, listing
+            assert len(listing["sessions"]) == number + 1

@@ -30,8 +30,7 @@ class SessionsTableTests(unittest.TestCase):
             session("@b:x", "D2", "bbbb1111", 1000),
             session("@a:x", "D3", "bbbb1111", 2000),
         ]
-        for row in self.rows:
-            sessions.record(self.txn, row)
+        sessions.record_all(self.txn, self.rows)
 
     def test_everything_oldest_first(self) -> None:
         found = sessions.select(self.txn, SessionFilter())

@@ -14,6 +14,7 @@ from harness_support import (
 )
 
 from synapse_dp_auth import sessions
+from synapse_dp_auth.recorder import FLUSH_INTERVAL_MS
 from synapse_dp_auth.token import secret_fingerprint
 
 LOGGER = "synapse_dp_auth"
@@ -23,6 +24,8 @@ class RecordingTests(ModuleTestCase):
     module_config: ClassVar[dict[str, Any] | None] = {"shared_secret": [SECRET, OTHER_SECRET]}
 
     def recorded(self, which: sessions.SessionFilter | None = None) -> list[sessions.Session]:
+        """What the table holds once the queue has been written (a flush interval later)."""
+        self.reactor.advance(FLUSH_INTERVAL_MS / 1000)
         pool = self.hs.get_datastores().main.db_pool
         found: list[sessions.Session] = self.get_success(
             pool.runInteraction("test", sessions.select, which or sessions.SessionFilter())
@@ -36,6 +39,7 @@ class RecordingTests(ModuleTestCase):
                 self.login_body(DEVTURE, self.alice, self.token_for(self.alice, OTHER_SECRET))
             )
         self.assertEqual(channel.code, 200, channel.json_body)
+        logged_in_ts = self.clock.time_msec()
         fingerprint = secret_fingerprint(OTHER_SECRET.encode())
         self.assertEqual(
             self.recorded(),
@@ -45,7 +49,7 @@ class RecordingTests(ModuleTestCase):
                     device_id="BRIDGE",
                     login_type=DEVTURE,
                     secret_fingerprint=fingerprint,
-                    logged_in_ts=self.clock.time_msec(),
+                    logged_in_ts=logged_in_ts,
                 )
             ],
         )
@@ -56,6 +60,18 @@ class RecordingTests(ModuleTestCase):
                 f" secret {fingerprint}"
             ],
         )
+
+    def test_records_are_written_in_batches_off_the_login_path(self) -> None:
+        pool = self.hs.get_datastores().main.db_pool
+        self.reactor.advance(FLUSH_INTERVAL_MS / 1000)  # the table exists
+        for _ in range(3):
+            body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
+            self.assertEqual(self.post_login(body).code, 200)
+        count_rows = (sessions.SessionFilter(),)
+        self.assertEqual(
+            self.get_success(pool.runInteraction("t", sessions.select, *count_rows)), []
+        )
+        self.assertEqual(len(self.recorded()), 3)
 
     def test_device_chosen_by_synapse_is_recorded(self) -> None:
         body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
