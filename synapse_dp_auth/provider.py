@@ -165,7 +165,8 @@ class SharedSecretAuthProvider:
         refusal = user_id_refusal(self._config, user_id, self._server_name)
         if refusal is not None:
             return self._refuse(login_type, user_id, refusal)
-        if self._uia_guard is not None and not self._uia_guard.in_login_request():
+        in_login_request = self._in_login_request()
+        if self._uia_guard is not None and not in_login_request:
             refusal = Refusal(
                 Outcome.UIA_REFUSED,
                 "shared-secret tokens only log in; they do not confirm user-interactive auth"
@@ -192,7 +193,7 @@ class SharedSecretAuthProvider:
             return self._refuse(login_type, user_id, refusal)
 
         count_attempt(login_type, Outcome.SUCCESS)
-        if not self._in_login_request():  # only with allow_ui_auth: true
+        if not in_login_request:  # only with allow_ui_auth: true (else refused above)
             logger.info(
                 "Shared-secret token accepted for user-interactive auth as %s (%s), secret %s",
                 account.user_id,

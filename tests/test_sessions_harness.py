@@ -121,3 +121,36 @@ class RecordingWithUiaGraceTests(RecordingTests):
         )
         self.assertEqual(token_info, 0)
         self.assertEqual(len(self.recorded()), 1)
+
+
+class AllowUiAuthRecordingTests(RecordingTests):
+    """With ``allow_ui_auth: true`` a token confirming UIA is logged as such and not recorded."""
+
+    module_config: ClassVar[dict[str, Any] | None] = {
+        "shared_secret": [SECRET, OTHER_SECRET],
+        "allow_ui_auth": True,
+    }
+
+    def test_token_confirming_ui_auth_is_logged_not_recorded(self) -> None:
+        access_token = self.login(self.alice, USER_PASSWORD, device_id="MAIN")
+        self.login(self.alice, USER_PASSWORD, device_id="VICTIM")
+        path = "/_matrix/client/v3/devices/VICTIM"
+        first = self.make_request("DELETE", path, {}, access_token=access_token)
+        self.assertEqual(first.code, 401, first.json_body)
+        auth = {
+            "session": first.json_body["session"],
+            "type": PASSWORD,
+            "identifier": {"type": "m.id.user", "user": self.alice},
+            "password": self.token_for(self.alice),
+        }
+        with self.captured_logs(LOGGER) as logs:
+            channel = self.make_request("DELETE", path, {"auth": auth}, access_token=access_token)
+        self.assertEqual(channel.code, 200, channel.json_body)
+        self.assertEqual(
+            logs.messages(LOGGER),
+            [
+                f"Shared-secret token accepted for user-interactive auth as {self.alice}"
+                f" ({PASSWORD}), secret {secret_fingerprint(SECRET.encode())}"
+            ],
+        )
+        self.assertEqual(self.recorded(), [])

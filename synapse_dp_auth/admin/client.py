@@ -196,7 +196,7 @@ class HomeserverClient:
     ) -> tuple[int, object, bytes, Mapping[str, str]]:
         """(status, parsed JSON or ``None``, raw body, headers); raises :class:`HomeserverError`."""
         data = json.dumps(body).encode("utf-8") if body is not None else None
-        headers = {"Accept": "application/json", "User-Agent": "synapse_dp_auth doctor"}
+        headers = {"Accept": "application/json", "User-Agent": "synapse_dp_auth"}
         if data is not None:
             headers["Content-Type"] = "application/json"
         if access_token is not None:
