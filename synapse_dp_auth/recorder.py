@@ -47,8 +47,11 @@ class SessionRecorder:
             desc="synapse_dp_auth_record_sessions",
             run_on_all_instances=True,
         )
-        # Twisted declares the method on an interface, which mypy reads with the wrong arity.
-        add_trigger: Callable[..., object] = reactor.addSystemEventTrigger
+        # The homeserver's own reactor where it has one (Synapse's harness gives each test
+        # homeserver its own, which the process-wide one would otherwise keep alive). Twisted
+        # declares the method on an interface, which mypy reads with the wrong arity.
+        get_reactor = getattr(getattr(self._api, "_hs", None), "get_reactor", lambda: reactor)
+        add_trigger: Callable[..., object] = get_reactor().addSystemEventTrigger
         add_trigger(
             "before",
             "shutdown",
