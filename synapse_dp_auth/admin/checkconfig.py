@@ -7,6 +7,7 @@ decide which login types work, and what each bridge family will be able to do.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -90,15 +91,29 @@ def read_yaml(path: Path) -> Any:
         raise ConfigFileError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
 
 
+#: A quoted part of PyYAML's message: an alias or tag name, an escape or other character of the
+#: file, any of which may be a piece of a secret or token (repr may use either quote).
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
 def _yaml_problem(error: Exception) -> str:
-    """Where and what, without PyYAML's snippet of the line: that line may hold a secret."""
+    """Where and what, without PyYAML's snippet of the line and without the parts of its message
+    that quote the file (``found undefined alias '...'``): any of them may hold a secret."""
     parts = []
     for text_name, mark_name in (("context", "context_mark"), ("problem", "problem_mark")):
         text, mark = getattr(error, text_name, None), getattr(error, mark_name, None)
         if text:
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            parts.append(f"{text}{where}")
+            parts.append(f"{_unquoted(str(text))}{where}")
     return ": ".join(parts) or type(error).__name__
+
+
+def _unquoted(text: str) -> str:
+    """``text`` with every quoted part replaced, and cut at a stray quote."""
+    text = _QUOTED.sub("[not shown]", text)
+    for quote in ("'", '"'):
+        text = text.partition(quote)[0]
+    return text.rstrip(" ;,:") or "not shown"
 
 
 class ConfigReport:
