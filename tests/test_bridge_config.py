@@ -475,3 +475,26 @@ def test_not_a_mapping(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(BridgeConfigError, match=r"does not hold a mapping of settings"):
         load_bridge_config(path)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "example.org:as_token:LEAKEDTOKEN123: x",  # flow or block style without the space
+        "example.org as_token:LEAKEDTOKEN123:",  # a space where the colon belongs
+        "? example.org:as_token:LEAKEDTOKEN123",
+    ],
+)
+def test_no_secret_never_lists_a_key_that_holds_a_secret(tmp_path: Path, entry: str) -> None:
+    text = (BRIDGEV2 % "x").replace("        example.org: x\n", f"        {entry}\n")
+    text = text.replace("    secrets:\n", "    secrets:\n        other.example: as_token:y\n")
+    path = write(tmp_path, text)
+    with pytest.raises(BridgeConfigError) as caught:
+        plan_double_puppet(load_bridge_config(path), path, USER)
+    message = str(caught.value)
+    assert "double_puppet.secrets has no entry for example.org" in message
+    assert (
+        "entries: other.example (and 1 entry that is not a server name, not shown: a key may"
+        " hold a secret when the space after its colon is missing)"
+    ) in message
+    assert "LEAKED" not in message

@@ -52,7 +52,11 @@ from synapse_dp_auth.admin.families import (
     MX_PUPPET_BRIDGE,
     Family,
 )
-from synapse_dp_auth.admin.registration import AS_TOKEN_PREFIX
+from synapse_dp_auth.admin.registration import (
+    AS_TOKEN_PREFIX,
+    ServerNameError,
+    validate_server_name,
+)
 
 #: The mautrix secret that means "log in with m.login.application_service, the bridge's token".
 APPSERVICE_LOGIN_VALUE = "appservice"
@@ -523,6 +527,14 @@ def _has_port(server: str) -> bool:
     return bool(colon and host and port.isdigit() and not host.endswith(":"))
 
 
+def _is_server_name(name: str) -> bool:
+    try:
+        validate_server_name(name)
+    except ServerNameError:
+        return False
+    return True
+
+
 def _server_name(config: Mapping[str, Any], path: str, key: tuple[str, ...], user_id: str) -> str:
     """The bridge's server name. One with a port is refused unless the user's IDs carry that
     very port: it is almost always the address's port written into the wrong key."""
@@ -555,13 +567,23 @@ def _no_secret(
     secrets: Mapping[str, Any],
     kind: BridgeKind,
 ) -> str:
-    """No secret for the user's server; lists the server names there (names are not secret)."""
-    names = ", ".join(sorted(secrets)) or "none"
+    """No secret for the user's server; lists the keys that are server names (names are not
+    secret). Any other key is only counted: a YAML typo (``example.org:as_token:...`` without the
+    space, or a missing colon) turns the secret itself into the key."""
+    names = sorted(name for name in secrets if _is_server_name(name))
+    others = len(secrets) - len(names)
+    listed = ", ".join(names) or "none"
+    if others:
+        listed += (
+            f" (and {others} {'entry that is' if others == 1 else 'entries that are'} not a"
+            " server name, not shown: a key may hold a secret when the space after its colon is"
+            " missing)"
+        )
     text = (
         f"{path}: {_dotted(key)} has no entry for {server} (the part of the user ID after the"
-        f" colon), so the bridge does not double-puppet its users; entries: {names}"
+        f" colon), so the bridge does not double-puppet its users; entries: {listed}"
     )
-    near = [name for name in secrets if _has_port(name) and name.rpartition(":")[0] == server]
+    near = [name for name in names if _has_port(name) and name.rpartition(":")[0] == server]
     if near:
         text += f". {near[0]!r} has a port: the key must be the server name exactly as in user IDs"
     if KIND_FAMILY[kind].appservice_setting is not None:
