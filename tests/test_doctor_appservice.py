@@ -505,17 +505,70 @@ def test_bridge_config_bad_files(
 def test_bridge_config_remote_user_without_an_address(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    text = bridgev2_config("http://127.0.0.1:9", "as_token:tok123").replace(
-        "        test.local: ", "        other.example: "
+    """With discovery on, the bridge would find the address itself: this command asks for it."""
+    text = (
+        bridgev2_config("http://127.0.0.1:9", "as_token:tok123")
+        .replace("        test.local: ", "        other.example: ")
+        .replace("allow_discovery: false", "allow_discovery: true")
     )
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
     argv = ["doctor", "--bridge-config", str(path), "--user", "@bob:other.example"]
     code, out, err = run_cli(capsys, *argv)
     assert code == 1
-    assert "other.example is not this bridge's server (test.local, homeserver.domain)" in err
+    assert err.startswith(
+        f"synapse_dp_auth doctor: error: {path}: other.example is not this bridge's server"
+        " (test.local, homeserver.domain)"
+    )
     assert "Give HOMESERVER_URL" in err
     assert "tok123" not in out + err
+
+
+def test_bridge_config_server_the_bridge_refuses(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bridge's own server is another one, test.local is not in double_puppet.servers and
+    discovery is off: the bridge refuses test.local's users (doublepuppet.go: "double puppeting
+    from ... is not allowed"), even though the as_token works on the server HOMESERVER_URL names.
+    """
+    text = bridgev2_config("http://127.0.0.1:9", f"as_token:{setup.right_token}").replace(
+        "    domain: test.local\n", "    domain: bridge.example\n"
+    )
+    path = bridge_file(setup, text)
+    argv = ["doctor", setup.homeserver.url, "--bridge-config", path, "--user", setup.alice]
+    code, out, err = run_cli(capsys, *argv)
+    assert (code, err) == (1, ""), out
+    assert "double puppeting: none: the bridge does not double-puppet users of this server" in out
+    assert f"FAIL  mautrix-go bridgev2 double puppeting for {setup.alice}" in out
+    assert (
+        "test.local is not this bridge's server (bridge.example, homeserver.domain) and not in"
+        " double_puppet.servers, and discovery is off"
+    ) in out
+    assert "fix: add test.local with its homeserver's URL to double_puppet.servers" in out
+    assert "whoami" not in out  # nothing is asked: the bridge would not get that far
+    assert setup.right_token not in out
+
+
+@pytest.mark.parametrize("python", [False, True])
+def test_bridge_config_space_after_the_prefix(
+    setup: Setup, capsys: pytest.CaptureFixture[str], python: bool
+) -> None:
+    """`as_token: <token>`: bridges remove only the prefix, and Synapse reads the header
+    "Bearer  <token>" (two spaces) as no token at all."""
+    status, body = setup.homeserver.whoami(f" {setup.right_token}")
+    assert (status, body.get("errcode")) == (401, "M_MISSING_TOKEN")
+    secret = f"as_token: {setup.right_token}"
+    text = (
+        legacy_config(setup.homeserver.url, secret, python=True)
+        if python
+        else bridgev2_config(setup.homeserver.url, secret)
+    )
+    path = bridge_file(setup, text)
+    code, out, err = run_cli(capsys, "doctor", "--bridge-config", path, "--user", setup.alice)
+    assert (code, err) == (1, ""), out
+    assert "double puppeting: none: the bridge cannot use this value as written" in out
+    assert "fix: remove the space after `as_token:`" in out
+    assert setup.right_token not in out
 
 
 def test_bridge_config_needs_user(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

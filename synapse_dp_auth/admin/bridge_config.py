@@ -98,6 +98,14 @@ class Method(enum.Enum):
     APPSERVICE_LOGIN = "m.login.application_service with the bridge's own as_token"
     #: A value the bridge does not use: double puppeting is off for the user's server.
     IGNORED = "none: the bridge ignores this value"
+    #: A value the bridge uses as written, where that cannot work (whitespace after the prefix).
+    UNUSABLE = "none: the bridge cannot use this value as written"
+    #: A server the bridge refuses to double-puppet for: not its own, not listed, no discovery.
+    NOT_ALLOWED = "none: the bridge does not double-puppet users of this server"
+
+
+#: The methods with which the bridge does not double-puppet the user at all.
+FAILING_METHODS = frozenset({Method.IGNORED, Method.UNUSABLE, Method.NOT_ALLOWED})
 
 
 @attr.s(frozen=True, auto_attribs=True, kw_only=True)
@@ -123,7 +131,7 @@ class DoublePuppetPlan:
     family: Family | None = None
     #: Why the method is what it is.
     explanation: str = ""
-    #: What to write instead, when the config as written cannot work (:attr:`Method.IGNORED`).
+    #: What to write instead, when the config as written cannot work (:data:`FAILING_METHODS`).
     remedy: str | None = None
     #: Things worth knowing that do not decide the outcome.
     notes: tuple[str, ...] = ()
@@ -131,7 +139,7 @@ class DoublePuppetPlan:
     @property
     def works_without_change(self) -> bool:
         """Whether the config, as written, has double puppeting on for the user at all."""
-        return self.method is not Method.IGNORED
+        return self.method not in FAILING_METHODS
 
 
 # -- reading the file -----------------------------------------------------------------------------
@@ -225,6 +233,20 @@ def plan_double_puppet(config: Mapping[str, Any], path: str, user_id: str) -> Do
 def _mautrix(
     kind: BridgeKind, config: Mapping[str, Any], path: str, user_id: str
 ) -> DoublePuppetPlan:
+    """The plan the secret's value makes, unless the bridge refuses the user's server outright
+    (then that is the plan, whatever the value)."""
+    plan, refusal = _mautrix_value(kind, config, path, user_id)
+    if refusal is None or not plan.works_without_change:
+        return plan
+    explanation, remedy = refusal
+    return attr.evolve(
+        plan, method=Method.NOT_ALLOWED, secret=None, explanation=explanation, remedy=remedy
+    )
+
+
+def _mautrix_value(
+    kind: BridgeKind, config: Mapping[str, Any], path: str, user_id: str
+) -> tuple[DoublePuppetPlan, tuple[str, str] | None]:
     address = _string(config, path, ("homeserver", "address"))
     domain = _server_name(config, path, ("homeserver", "domain"), user_id)
     if kind is BridgeKind.BRIDGEV2:
@@ -258,7 +280,7 @@ def _mautrix(
             f" {_kind_of(value)}): write it as {_wanted(kind, server)}"
         )
 
-    url, url_key, url_problem = _mautrix_url(
+    url, url_key, url_problem, refusal = _mautrix_url(
         kind, config, path, server, domain, address, servers_key, discovery_key
     )
     common: dict[str, Any] = {
@@ -271,12 +293,31 @@ def _mautrix(
         "secret_key": secret_key,
     }
     if value.startswith(AS_TOKEN_PREFIX):
-        token = value[len(AS_TOKEN_PREFIX) :].strip()
-        if not token:
+        # Both generations remove the prefix and nothing else (mautrix-go
+        # bridgev2/matrix/doublepuppet.go, mautrix-python custom_puppet.py _fresh_intent).
+        token = value[len(AS_TOKEN_PREFIX) :]
+        if not token.strip():
             raise BridgeConfigError(
                 f"{path}: {secret_key} is `as_token:` with nothing after it: write"
                 f" {_wanted(kind, server)}"
             )
+        if token != token.strip():
+            plan = DoublePuppetPlan(
+                **common,
+                method=Method.UNUSABLE,
+                explanation=(
+                    f"the value of {secret_key} has whitespace around the token after"
+                    " `as_token:`; the bridge removes only the prefix and sends the rest as it is,"
+                    " so Synapse finds no token in the request (Authorization: Bearer followed by"
+                    " two spaces) or one it does not know"
+                ),
+                remedy=(
+                    "remove the space after `as_token:` (and any around the token): write"
+                    f" {_wanted(kind, server)}"
+                ),
+                notes=tuple(notes),
+            )
+            return plan, refusal
         explanation = (
             "the value starts with `as_token:`, so the bridge sends the rest as an appservice"
             " token with ?user_id=, without logging in (it must be the as_token of a"
@@ -284,15 +325,16 @@ def _mautrix(
         )
         if kind is BridgeKind.MAUTRIX_PYTHON:
             notes.append("mautrix-python reads `as_token:` since version 0.20.1")
-        return DoublePuppetPlan(
+        plan = DoublePuppetPlan(
             **common,
             method=Method.APPSERVICE_TOKEN,
             secret=token,
             explanation=explanation,
             notes=tuple(notes),
         )
+        return plan, refusal
     if kind is BridgeKind.BRIDGEV2:
-        return DoublePuppetPlan(
+        plan = DoublePuppetPlan(
             **common,
             method=Method.IGNORED,
             explanation=(
@@ -306,9 +348,10 @@ def _mautrix(
             remedy=_USE_APPSERVICE_METHOD + _wanted(kind, server),
             notes=tuple(notes),
         )
-    if value.strip() == APPSERVICE_LOGIN_VALUE:
+        return plan, refusal
+    if value == APPSERVICE_LOGIN_VALUE:  # compared exactly, as both generations do
         token = _string(config, path, ("appservice", "as_token"))
-        return DoublePuppetPlan(
+        plan = DoublePuppetPlan(
             **common,
             method=Method.APPSERVICE_LOGIN,
             secret=token,
@@ -321,6 +364,7 @@ def _mautrix(
             ),
             notes=tuple(notes),
         )
+        return plan, refusal
     family = KIND_FAMILY[kind]
     notes.append(
         "when this bridge is upgraded to its bridgev2 release, that migrates this config and"
@@ -328,7 +372,7 @@ def _mautrix(
         " `as_token:` is ignored: switch to the appservice method first (this bridge reads"
         f" `as_token:` too): {_wanted(kind, server)}"
     )
-    return DoublePuppetPlan(
+    plan = DoublePuppetPlan(
         **common,
         method=Method.SHARED_SECRET,
         secret=value,
@@ -339,6 +383,7 @@ def _mautrix(
         ),
         notes=tuple(notes),
     )
+    return plan, refusal
 
 
 def _mautrix_url(
@@ -350,32 +395,47 @@ def _mautrix_url(
     address: str,
     servers_key: tuple[str, ...],
     discovery_key: tuple[str, ...],
-) -> tuple[str | None, str, str | None]:
+) -> tuple[str | None, str, str | None, tuple[str, str] | None]:
     """Where a mautrix bridge sends the user's requests: its map of servers, else its own
     homeserver for its own server name (``doublepuppet.go``'s ``newClient`` for both Go
-    generations, ``custom_puppet.py``'s ``_login_with_shared_secret`` for Python)."""
+    generations, ``custom_puppet.py``'s ``_login_with_shared_secret`` for Python).
+
+    Returns the URL (``None`` when the config alone does not tell), the key it came from, why
+    there is no URL, and, when the bridge refuses the server outright (not its own, not in the
+    map, no discovery: "double puppeting from ... is not allowed" in ``doublepuppet.go``,
+    ``can_auto_login`` in ``custom_puppet.py``), the explanation and remedy of that refusal.
+    """
     servers = _map(config, path, servers_key, required=False)
     if server in servers:
         url = servers[server]
         key = f"{_dotted(servers_key)}[{json.dumps(server)}]"
         if not isinstance(url, str) or not url.strip():
             raise BridgeConfigError(f"{path}: {key} must be the homeserver's URL")
-        return url.strip(), key, None
+        return url.strip(), key, None, None
     if server == domain:
-        return address, "homeserver.address", None
-    discovery = _get(config, discovery_key) is True and kind is not BridgeKind.MAUTRIX_PYTHON
-    how = (
-        f"the bridge would look it up with .well-known ({_dotted(discovery_key)}: true), which"
-        " this command does not do"
-        if discovery
-        else f"the bridge refuses it: {server} is not in {_dotted(servers_key)}"
-    )
-    problem = (
-        f"{server} is not this bridge's server ({domain}, homeserver.domain), so the bridge needs"
-        f" that server's address: {how}. Give HOMESERVER_URL, or add {server} to"
+        return address, "homeserver.address", None, None
+    not_ours = (
+        f"{server} is not this bridge's server ({domain}, homeserver.domain) and not in"
         f" {_dotted(servers_key)}"
     )
-    return None, _dotted(servers_key), problem
+    if _get(config, discovery_key) is True and kind is not BridgeKind.MAUTRIX_PYTHON:
+        problem = (
+            f"{path}: {not_ours}, so the bridge would look its address up with .well-known"
+            f" ({_dotted(discovery_key)}: true), which this command does not do. Give"
+            f" HOMESERVER_URL (the address {server}'s .well-known names), or add {server} to"
+            f" {_dotted(servers_key)}"
+        )
+        return None, _dotted(servers_key), problem, None
+    if kind is BridgeKind.MAUTRIX_PYTHON:
+        how = "mautrix-python double-puppets only its own server and those listed there"
+    else:
+        how = f"discovery is off ({_dotted(discovery_key)} is not true)"
+    refusal = (
+        f"{not_ours}, and {how}: the bridge refuses to double-puppet {server}'s users",
+        f"add {server} with its homeserver's URL to {_dotted(servers_key)}, e.g."
+        f" {_dotted(servers_key)}: {{{json.dumps(server)}: <the URL of {server}'s homeserver>}}",
+    )
+    return None, _dotted(servers_key), f"{path}: {refusal[0]}", refusal
 
 
 def _mx_puppet(config: Mapping[str, Any], path: str, user_id: str) -> DoublePuppetPlan:
