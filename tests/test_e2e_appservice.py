@@ -257,6 +257,64 @@ def test_check_config_catches_a_reused_token_before_synapse_prints_it(
     assert re.search(r"[0-9a-f]{64}", out) is None  # no token of either file
 
 
+def test_check_config_catches_a_reused_id_before_synapse_refuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge = hand_written_registration(r"test\.local", id="whatsapp", url="http://127.0.0.1:9/")
+    bridge["namespaces"]["users"] = [{"regex": r"@whatsapp_.*:test\.local", "exclusive": True}]
+    paths = [
+        write_registration(tmp_path / "bridge.yaml", bridge),
+        # `--id whatsapp` by mistake: the bridge's own id.
+        write_registration(
+            tmp_path / "doublepuppet.yaml", build_registration("test.local", "whatsapp")
+        ),
+    ]
+    error = Homeserver.start_expecting_failure(app_service_config_files=paths)
+    assert "Cannot reuse ID across application services: whatsapp" in error.output + error.log
+
+    config = tmp_path / "homeserver.yaml"
+    config.write_text(
+        json.dumps(
+            {"server_name": "test.local", "app_service_config_files": [str(p) for p in paths]}
+        ),
+        encoding="utf-8",
+    )
+    assert cli.main(["check-config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"error: {paths[1]} and {paths[0]} have the same id 'whatsapp': Synapse refuses to start"
+        " with two registrations of one id"
+    ) in out
+    assert re.search(r"[0-9a-f]{64}", out) is None  # no token of either file
+
+
+def test_check_config_catches_a_shared_hs_token_synapse_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge = hand_written_registration(r"test\.local", id="bridge", url="http://127.0.0.1:9/")
+    bridge["namespaces"]["users"] = [{"regex": r"@bridge_.*:test\.local", "exclusive": True}]
+    copied = build_registration("test.local")
+    copied["hs_token"] = bridge["hs_token"]  # the double-puppet file made from the bridge's
+    paths = [
+        write_registration(tmp_path / "bridge.yaml", bridge),
+        write_registration(tmp_path / "doublepuppet.yaml", copied),
+    ]
+    module = {"module": MODULE, "config": {"shared_secret": secrets.token_hex(32)}}
+    with Homeserver([module], app_service_config_files=paths) as homeserver:
+        # Synapse runs with both, and each as_token is its own appservice's.
+        alice = homeserver.register_user("alice")
+        status, body = homeserver.appservice_whoami(copied["as_token"], alice)
+        assert (status, body.get("user_id")) == (200, alice)
+        assert cli.main(["check-config", str(homeserver.config_path)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"error: {paths[1]} and {paths[0]} have the same hs_token: Synapse accepts it, but each"
+        " appservice could then pose as the homeserver to the other"
+    ) in out
+    assert bridge["hs_token"] not in out
+    assert re.search(r"[0-9a-f]{64}", out) is None
+
+
 def test_check_config_flags_the_module_under_oauth_delegation(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -159,7 +160,11 @@ def _looks_catch_all(regex: object, server_name: str) -> bool:
 
 
 def _shape_problems(path: str, content: Any) -> list[str]:
-    """What makes Synapse refuse the file at start-up, as it checks it (key by key)."""
+    """What makes Synapse refuse the file at start-up, as its loader checks it key by key
+    (Synapse 1.163.2 ``synapse/config/appservice.py`` ``_load_appservice`` and
+    ``ApplicationService._check_namespaces``), for the keys a registration for double puppeting
+    or a bridge has; the loader's checks of experimental keys (``org.matrix.msc3202``,
+    ``io.element.*``) and of ``ip_range_whitelist`` are not repeated here."""
     if not isinstance(content, dict):
         return [f"{path} does not hold a registration (a mapping with id, as_token, ...)"]
     problems = [
@@ -167,6 +172,17 @@ def _shape_problems(path: str, content: Any) -> list[str]:
         for key in REQUIRED_STRINGS
         if not isinstance(content.get(key), str)
     ]
+    localpart = content.get("sender_localpart")
+    if isinstance(localpart, str) and urllib.parse.quote(localpart) != localpart:
+        problems.append(
+            f"{path}: sender_localpart may hold only letters, digits and '_.-~/' (Synapse refuses"
+            " a localpart with characters that need URL encoding, and does not start)"
+        )
+    protocols = content.get("protocols")
+    if protocols and (
+        not isinstance(protocols, list) or not all(isinstance(p, str) for p in protocols)
+    ):
+        problems.append(f"{path}: protocols must be a list of strings (Synapse refuses to start)")
     if "url" not in content or not (content["url"] is None or isinstance(content["url"], str)):
         problems.append(
             f"{path}: url must be a string or an explicit null (url: null), not missing"
@@ -179,11 +195,14 @@ def _shape_problems(path: str, content: Any) -> list[str]:
         )
         return problems
     for key in NAMESPACES:
-        entries = namespaces.get(key)
-        if entries is None:
-            continue
+        if key not in namespaces:
+            continue  # optional; but present, even empty (null), it must be a list
+        entries = namespaces[key]
         if not isinstance(entries, list):
-            problems.append(f"{path}: namespaces.{key} must be a list")
+            problems.append(
+                f"{path}: namespaces.{key} must be a list (Synapse refuses to start)"
+                + (f": write {key}: [] or remove the key" if entries is None else "")
+            )
             continue
         for index, entry in enumerate(entries):
             where = f"{path}: namespaces.{key}[{index}]"
