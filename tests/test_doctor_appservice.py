@@ -100,6 +100,17 @@ def test_decision_other_user_answered() -> None:
     assert "not @alice:test.local" in diagnosis.detail
 
 
+def test_decision_a_users_access_token() -> None:
+    """whoami?user_id= with a user's token answers its owner: were that --user, it would look
+    like success; the device in the first answer tells the two kinds of token apart."""
+    own_token = WhoamiOutcome(status=200, user_id=ALICE, device_id="ABCDEFGH")
+    diagnosis = diagnose_appservice(ALICE, own_token, WhoamiOutcome(status=200, user_id=ALICE))
+    assert diagnosis.verdict is Verdict.FAILS
+    assert diagnosis.detail.startswith(
+        f"this is a user's access token (of {ALICE}, on a device), not an as_token"
+    )
+
+
 def test_decision_escapes_server_text() -> None:
     hostile = WhoamiOutcome(status=403, errcode="M_X\x1b[31m", error="cannot masquerade\x1b]0;x")
     diagnosis = diagnose_appservice(ALICE, SENDER, hostile)
@@ -344,6 +355,40 @@ def test_doctor_appservice_no_such_user(setup: Setup, capsys: pytest.CaptureFixt
     )
     assert code == 1
     assert "the registration covers @nobody:test.local, but no such user exists" in out
+
+
+def test_doctor_appservice_a_users_access_token(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """carol's own access token, checked for carol: whoami?user_id= would answer carol."""
+    password = secrets.token_hex(16)
+    carol = setup.homeserver.register_user(f"carol{secrets.token_hex(3)}", password=password)
+    status, body = setup.homeserver.login(
+        {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": carol},
+            "password": password,
+        }
+    )
+    assert status == 200, body
+    access_token = str(body["access_token"])
+    status, body = setup.homeserver.appservice_whoami(access_token, carol)
+    assert (status, body.get("user_id")) == (200, carol)  # what would pass for success
+    code, out, err = run_cli(
+        capsys,
+        "doctor",
+        setup.homeserver.url,
+        "--user",
+        carol,
+        "--as-token-file",
+        setup.token_file(access_token),
+    )
+    assert (code, err) == (1, ""), out
+    assert f"FAIL  appservice method (as_token) for {carol}" in out
+    assert f"this is a user's access token (of {carol}, on a device), not an as_token" in out
+    assert "fix: give the as_token of the double-puppet registration" in out
+    assert "?user_id=" not in out.split("FAIL")[0]  # nothing more was asked
+    assert access_token not in out
 
 
 def test_doctor_appservice_token_from_the_environment(
