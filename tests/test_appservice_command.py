@@ -75,7 +75,7 @@ def test_writes_the_registration_and_prints_the_next_steps(
     assert registration["url"] is None
     assert registration["rate_limited"] is False
     assert registration["namespaces"]["users"] == [
-        {"regex": "@.*:" + re.escape(server_name), "exclusive": False}
+        {"regex": "@.*:" + re.escape(server_name) + "$", "exclusive": False}
     ]
 
     assert snippet(out, "app_service_config_files:") == {
@@ -125,7 +125,7 @@ def test_server_name_from_homeserver_yaml(
     code, out, err = run_cli(capsys, "appservice", "-c", str(config), str(path))
     assert (code, err) == (0, "")
     registration = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert registration["namespaces"]["users"][0]["regex"] == r"@.*:example\.org:8448"
+    assert registration["namespaces"]["users"][0]["regex"] == r"@.*:example\.org:8448$"
     assert as_token_in(out, "double_puppet.secrets", "example.org:8448") == registration["as_token"]
     assert out.endswith(f"    synapse_dp_auth check-config {config}\n")
 

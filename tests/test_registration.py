@@ -79,15 +79,26 @@ def test_invalid_server_names(server_name: str, message: str) -> None:
         (
             "example.org",
             ["@alice:example.org", "@a.b-c_d=e/f:example.org", "@:example.org"],
-            ["@alice:exampleXorg", "@alice:other.org", "#room:example.org"],
+            [
+                "@alice:exampleXorg",
+                "@alice:other.org",
+                "#room:example.org",
+                "@alice:example.org.evil.example",
+                "@alice:example.org:8448",
+            ],
         ),
         (
             "example.org:8448",
             ["@alice:example.org:8448"],
-            ["@alice:example.org", "@alice:example.org:8449", "@alice:exampleXorg:8448"],
+            [
+                "@alice:example.org",
+                "@alice:example.org:8449",
+                "@alice:exampleXorg:8448",
+                "@alice:example.org:84481",
+            ],
         ),
         ("[::1]:8448", ["@alice:[::1]:8448"], ["@alice:[::1]", "@alice::8448", "@alice:1:8448"]),
-        ("192.0.2.1", ["@alice:192.0.2.1"], ["@alice:192x0x2x1"]),
+        ("192.0.2.1", ["@alice:192.0.2.1"], ["@alice:192x0x2x1", "@alice:192.0.2.10"]),
     ],
 )
 def test_user_regex_covers_the_server_and_only_it(
@@ -97,8 +108,9 @@ def test_user_regex_covers_the_server_and_only_it(
     for user_id in local:
         assert regex.match(user_id), user_id  # Synapse uses match(), anchored at the start
     for user_id in others:
-        # Exactly a user of this server, not one whose name merely starts alike.
-        assert not regex.fullmatch(user_id), user_id
+        # Exactly a user of this server, not one whose name merely starts alike: matched as
+        # Synapse matches, from the start only.
+        assert not regex.match(user_id), user_id
 
 
 def test_registration_as_mautrix_documents_it() -> None:
@@ -116,7 +128,7 @@ def test_registration_as_mautrix_documents_it() -> None:
     assert registration["url"] is None
     assert registration["rate_limited"] is False
     assert registration["namespaces"] == {
-        "users": [{"regex": r"@.*:example\.org", "exclusive": False}]
+        "users": [{"regex": r"@.*:example\.org$", "exclusive": False}]
     }
     for key in ("as_token", "hs_token", "sender_localpart"):
         assert re.fullmatch(r"[0-9a-f]{32,}", registration[key]), key
@@ -270,14 +282,20 @@ def test_missing_rate_limited_is_rate_limited() -> None:
         # User IDs are case-sensitive, and so is the server name in them.
         ("example.org", r"@.*:Example\.org", Level.ERROR, "e.g. @alice:example.org"),
         ("example.org", "@.*:example.org", Level.WARNING, "an unescaped '.'"),
+        ("example.org", "@.*", Level.WARNING, "matches the users of every server"),
+        ("example.org", ".*", Level.WARNING, "matches the users of every server"),
+        ("example.org", r"@.*:example\.org", Level.NOTE, "also matches longer server names"),
+        ("example.org:8448", r"@.*:example\.org:8448", Level.NOTE, "longer server names"),
     ],
 )
 def test_user_regex_mistakes(server_name: str, regex: str, level: Level, expected: str) -> None:
     registration = build_registration(server_name)
     registration["namespaces"]["users"][0]["regex"] = regex
     findings = check_registrations(server_name, [loaded("/etc/dp.yaml", registration)])
-    [text] = texts(findings, level)
+    [text] = [t for t in texts(findings, level) if "namespaces.users[0]" in t]
     assert f"namespaces.users[0].regex {regex!r}" in text
+    if level is Level.NOTE:
+        assert texts(findings, Level.WARNING) == texts(findings, Level.ERROR) == []
     assert expected in text
     assert f"write {user_regex(server_name)!r}" in text
 

@@ -135,7 +135,7 @@ def diagnose_appservice(
             ),
             remedy=(
                 "the registration's namespaces.users must match every local user, with"
-                f" exclusive: false: regex '@.*:<{server_text(home)} with dots escaped>'."
+                f" exclusive: false: regex '@.*:<{server_text(home)} with dots escaped>$'."
                 " If this as_token is a bridge's own (its namespace covers only that bridge's"
                 " ghost users), create a separate double-puppet registration with"
                 " `synapse_dp_auth appservice` and use its as_token"

@@ -87,12 +87,15 @@ def validate_server_name(server_name: str) -> str:
 
 
 def user_regex(server_name: str) -> str:
-    """The namespace regex for every user of ``server_name``: ``@.*:`` and the name escaped.
+    """The namespace regex for every user of ``server_name`` and no one else: ``@.*:``, the name
+    escaped, ``$``.
 
     Escaped, because an unescaped ``.`` also matches other servers' names and ``[`` of an IPv6
-    literal would open a character class. Synapse matches it at the start of the user ID.
+    literal would open a character class. Anchored with ``$``, because Synapse matches only at
+    the start of the user ID (``re.match``): without it, ``@.*:example\\.org`` also matches
+    ``@a:example.org.evil.example`` and ``@a:example.org:8448``.
     """
-    return "@.*:" + re.escape(validate_server_name(server_name))
+    return "@.*:" + re.escape(validate_server_name(server_name)) + "$"
 
 
 def build_registration(server_name: str, registration_id: str = DEFAULT_ID) -> dict[str, Any]:

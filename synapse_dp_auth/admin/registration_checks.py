@@ -253,16 +253,8 @@ def _check_one(
                     f" ({server_name}), e.g. {missed}: write {expected!r}",
                 )
             )
-        elif "." in server_name and re.compile(regex).match(
-            f"@alice:{server_name.replace('.', 'x')}"
-        ):
-            findings.append(
-                Finding(
-                    Level.WARNING,
-                    f"{key}.regex {regex!r} also matches users of other servers (an unescaped"
-                    f" '.' matches any character): write {expected!r}",
-                )
-            )
+        else:
+            findings.extend(_too_wide(key, regex, server_name, expected))
         if entry["exclusive"]:
             findings.append(
                 Finding(
@@ -292,6 +284,51 @@ def _check_one(
             )
         )
     return findings
+
+
+#: A server name unlike any the checks are run for.
+_UNRELATED_SERVER = "unrelated-server.example"
+
+
+def _too_wide(key: str, regex: str, server_name: str, expected: str) -> list[Finding]:
+    """A regex that covers this server's users and also other servers': a warning when it is
+    not tied to this server at all or has an unescaped ``.``; a note when only the ``$`` at its
+    end is missing (Synapse matches from the start only, so it also matches longer server
+    names; harmless for double puppeting, as Synapse acts only for users that exist here)."""
+    compiled = re.compile(regex)
+
+    def matches(other: str) -> bool:
+        return other != server_name and bool(compiled.match(f"@alice:{other}"))
+
+    if matches(_UNRELATED_SERVER):
+        return [
+            Finding(
+                Level.WARNING,
+                f"{key}.regex {regex!r} matches the users of every server, e.g."
+                f" @alice:{_UNRELATED_SERVER} (nothing in it names {server_name}): write"
+                f" {expected!r}",
+            )
+        ]
+    if matches(server_name.replace(".", "x")):
+        return [
+            Finding(
+                Level.WARNING,
+                f"{key}.regex {regex!r} also matches users of other servers, e.g."
+                f" @alice:{server_name.replace('.', 'x')} (an unescaped '.' matches any"
+                f" character): write {expected!r}",
+            )
+        ]
+    longer = f"{server_name}.{_UNRELATED_SERVER}"
+    if matches(longer):
+        return [
+            Finding(
+                Level.NOTE,
+                f"{key}.regex {regex!r} also matches longer server names, e.g. @alice:{longer}"
+                " (Synapse matches from the start of the user ID only); harmless for double"
+                f" puppeting, but to say exactly what is meant, write {expected!r}",
+            )
+        ]
+    return []
 
 
 def _collisions(usable: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Finding]:
