@@ -365,7 +365,7 @@ def test_check_config_app_service_config_files_not_a_list(
 @pytest.mark.parametrize(
     ("server_name_line", "expected"),
     [
-        ("", "error: server_name (in ?) is missing or not a string: the registrations cannot"),
+        ("", "error: {config}: server_name is missing: the registrations cannot be checked"),
         ("server_name: '::1'\n", "an IPv6 literal goes in brackets"),
     ],
 )
@@ -377,7 +377,7 @@ def test_check_config_registrations_need_a_valid_server_name(
     config.write_text(f"{server_name_line}app_service_config_files: [{path}]\n", "utf-8")
     code, out, _ = run_cli(capsys, "check-config", str(config))
     assert code == 1
-    assert expected in out
+    assert expected.format(config=config) in out
     assert "the registrations cannot be checked" in out
 
 

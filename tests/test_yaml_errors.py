@@ -8,11 +8,13 @@ homeserver.yaml and on a registration it lists, ``appservice -c``, and ``doctor 
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 
 import pytest
 
-from synapse_dp_auth.admin import cli
+from synapse_dp_auth.admin import cli, files
 
 #: (a line of YAML that PyYAML refuses, the piece of it that must never be printed)
 BROKEN = [
@@ -94,3 +96,31 @@ def test_doctor_bridge_config(
     assert f"{path} is not valid YAML: " in err
     assert "(line 8, column" in err
     assert hidden not in err
+
+
+# -- the one reader behind them --------------------------------------------------------------------
+
+
+def test_read_text_drops_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "homeserver.yaml"
+    path.write_bytes(b"\xef\xbb\xbfserver_name: example.org\n")
+    assert files.read_text(str(path)) == (str(path), "server_name: example.org\n")
+    assert files.read_yaml(str(path)) == {"server_name": "example.org"}
+
+
+def test_dash_is_stdin_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\ufefffrom stdin\n"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_text("from a file named -\n", encoding="utf-8")
+    assert files.read_text("-") == ("-", "from a file named -\n")
+    assert files.read_text("-", dash_is_stdin=True) == ("stdin", "from stdin\n")
+
+
+def test_read_errors_name_the_file_only(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    path.write_bytes(b"Sup3r\xffS3cret\n")
+    with pytest.raises(files.SourceError) as caught:
+        files.read_text(str(path))
+    assert str(caught.value) == f"cannot read {path}: not valid UTF-8"
+    with pytest.raises(files.SourceError, match=r"cannot read .*nope: No such file"):
+        files.read_text(str(tmp_path / "nope"))

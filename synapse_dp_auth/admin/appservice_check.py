@@ -26,6 +26,7 @@ import attr
 
 from synapse_dp_auth.admin.client import WHOAMI_PATH, HomeserverClient
 from synapse_dp_auth.admin.diagnosis import Verdict, WhoamiOutcome
+from synapse_dp_auth.admin.registration import server_of
 from synapse_dp_auth.admin.report import server_text
 
 _MASQUERADE_REFUSED = "cannot masquerade"
@@ -39,10 +40,6 @@ class AppserviceDiagnosis:
     detail: str
     #: What to change, when something must change.
     remedy: str | None = None
-
-
-def server_of(user_id: str) -> str:
-    return user_id.partition(":")[2]
 
 
 def diagnose_appservice(

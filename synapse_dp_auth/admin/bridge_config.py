@@ -39,11 +39,11 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import attr
 
+from synapse_dp_auth.admin import files
 from synapse_dp_auth.admin.families import (
     LEGACY_MAUTRIX_GO,
     MATRIX_CORPORAL,
@@ -55,6 +55,7 @@ from synapse_dp_auth.admin.families import (
 from synapse_dp_auth.admin.registration import (
     AS_TOKEN_PREFIX,
     ServerNameError,
+    server_of,
     validate_server_name,
 )
 
@@ -150,29 +151,19 @@ def load_bridge_config(path: str) -> Mapping[str, Any]:
 
     Errors say where the file is broken, never quote its lines (a line may hold a secret).
     """
-    import yaml
-
-    from synapse_dp_auth.admin.checkconfig import _yaml_problem
-    from synapse_dp_auth.config import error_reason
-
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise BridgeConfigError(f"cannot read {path}: not valid UTF-8") from None
-    except OSError as error:
-        raise BridgeConfigError(f"cannot read {path}: {error_reason(error)}") from None
     loaded: object
-    if text.lstrip().startswith("{"):
-        try:
-            loaded = json.loads(text)
-        except ValueError as error:
-            # JSONDecodeError's message is position only ("Expecting ',' delimiter: line 3 ...").
-            raise BridgeConfigError(f"{path} is not valid JSON: {error}") from None
-    else:
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise BridgeConfigError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
+    try:
+        _, text = files.read_text(path)
+        if text.lstrip().startswith("{"):
+            try:
+                loaded = json.loads(text)
+            except ValueError as error:
+                # JSONDecodeError's message is position only ("Expecting ',' delimiter: line 3").
+                raise BridgeConfigError(f"{path} is not valid JSON: {error}") from None
+        else:
+            loaded = files.parse_yaml(text, path)
+    except files.SourceError as error:
+        raise BridgeConfigError(str(error)) from None
     if not isinstance(loaded, dict):
         raise BridgeConfigError(
             f"{path} does not hold a mapping of settings, as a bridge's config file does"
@@ -210,11 +201,6 @@ def identify(config: Mapping[str, Any], path: str) -> BridgeKind:
 
 
 # -- the decision --------------------------------------------------------------------------------
-
-
-def server_of(user_id: str) -> str:
-    """The server name of a full user ID: everything after the first colon (it may hold a port)."""
-    return user_id.partition(":")[2]
 
 
 def plan_double_puppet(config: Mapping[str, Any], path: str, user_id: str) -> DoublePuppetPlan:

@@ -14,11 +14,18 @@ import contextlib
 import getpass
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from synapse_dp_auth.admin import appservice, bridge_config, bridge_doctor, checkconfig, doctor
+from synapse_dp_auth.admin import (
+    appservice,
+    bridge_config,
+    bridge_doctor,
+    checkconfig,
+    doctor,
+    files,
+)
 from synapse_dp_auth.admin.appservice_check import run_appservice
 from synapse_dp_auth.admin.client import (
     HomeserverClient,
@@ -33,7 +40,6 @@ from synapse_dp_auth.admin.registration import (
     ServerNameError,
     validate_server_name,
 )
-from synapse_dp_auth.config import error_reason
 from synapse_dp_auth.token import make_token
 
 SECRET_ENV = "SYNAPSE_DP_AUTH_SECRET"
@@ -85,22 +91,19 @@ def _secret_from_file(path: str) -> str:
 
     A UTF-8 byte order mark (as some Windows editors write) is not part of the secret, as the
     module itself reads the file."""
-    source = "stdin" if path == "-" else path
-    try:
-        if path == "-":
-            text = sys.stdin.read().removeprefix("\ufeff")
-        else:
-            with open(path, encoding="utf-8-sig") as file:
-                text = file.read()
-    except UnicodeDecodeError:
-        # Not error_reason: the decoder's message quotes the offending byte of the secret.
-        raise CliError(f"cannot read {source}: not valid UTF-8", EXIT_USAGE) from None
-    except OSError as error:
-        raise CliError(f"cannot read {source}: {error_reason(error)}", EXIT_USAGE) from None
+    source, text = _read_source(path)
     for line in text.splitlines():
         if line.strip():
             return _encodable(line.strip(), source)
     raise CliError(f"{source} holds no secret", EXIT_USAGE)
+
+
+def _read_source(path: str) -> tuple[str, str]:
+    """``(label, text)`` of a secret or token file (``-``: stdin); errors quote nothing of it."""
+    try:
+        return files.read_text(path, dash_is_stdin=True)
+    except files.SourceError as error:
+        raise CliError(str(error), EXIT_USAGE) from None
 
 
 def _encodable(secret: str, source: str) -> str:
@@ -155,17 +158,7 @@ def _as_token_from_file(path: str) -> str:
     its first non-blank line. Errors name the file, never its content."""
     import yaml
 
-    source = "stdin" if path == "-" else path
-    try:
-        if path == "-":
-            text = sys.stdin.read().removeprefix("\ufeff")
-        else:
-            with open(path, encoding="utf-8-sig") as file:
-                text = file.read()
-    except UnicodeDecodeError:
-        raise CliError(f"cannot read {source}: not valid UTF-8", EXIT_USAGE) from None
-    except OSError as error:
-        raise CliError(f"cannot read {source}: {error_reason(error)}", EXIT_USAGE) from None
+    source, text = _read_source(path)
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -339,7 +332,11 @@ def _doctor_bridge_config(args: argparse.Namespace, out: TextIO) -> int:
 def command_appservice(args: argparse.Namespace, out: TextIO) -> int:
     if args.config:
         config, sources = checkconfig.load_homeserver_config(args.config)
-        server_name = configured_server_name(config, sources)
+        try:
+            server_name = checkconfig.configured_server_name(config, sources)
+        except checkconfig.ConfigFileError as error:
+            hint = " (give --server-name instead)" if config.get("server_name") is None else ""
+            raise CliError(f"{error}{hint}") from None
     else:
         server_name = args.server_name
     path = Path(args.file)
@@ -351,20 +348,6 @@ def command_appservice(args: argparse.Namespace, out: TextIO) -> int:
         appservice.next_steps(path, server_name, registration, config_paths=args.config or ())
     )
     return EXIT_OK
-
-
-def configured_server_name(config: Mapping[str, Any], sources: Mapping[str, str]) -> str:
-    """homeserver.yaml's ``server_name``, checked as a Matrix server name; errors name the file."""
-    where = sources.get("server_name") or " / ".join(dict.fromkeys(sources.values())) or "?"
-    value = config.get("server_name")
-    if value is None:
-        raise CliError(f"{where}: server_name is missing (give --server-name instead)")
-    if not isinstance(value, str):
-        raise CliError(f"{where}: server_name must be a string, not {type(value).__name__}")
-    try:
-        return validate_server_name(value)
-    except ServerNameError as error:
-        raise CliError(f"{where}: server_name: {error}") from None
 
 
 # -- the parser ------------------------------------------------------------------------------------

@@ -86,6 +86,12 @@ def validate_server_name(server_name: str) -> str:
     return server_name
 
 
+def server_of(user_id: str) -> str:
+    """The server name of a full user ID: everything after the first colon (it may hold a port,
+    and an IPv6 literal's colons)."""
+    return user_id.partition(":")[2]
+
+
 def user_regex(server_name: str) -> str:
     """The namespace regex for every user of ``server_name`` and no one else: ``@.*:``, the name
     escaped, ``$``.
