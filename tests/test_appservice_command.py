@@ -11,40 +11,20 @@ import re
 import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_support import run_cli
+from cli_support import yaml_block as snippet
 
-from synapse_dp_auth.admin import cli
 from synapse_dp_auth.admin.families import EVERY_FAMILY
 from synapse_dp_auth.admin.registration import build_registration
 
 MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 SECRET = "correct horse battery staple, but 64 characters long for real!!"
 PYTHON_M = [sys.executable, "-X", "importtime", "-m", "synapse_dp_auth"]
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
-
-
-def snippet(output: str, first_line: str) -> Any:
-    """The YAML block of ``output`` that starts with ``first_line`` (indented by four spaces),
-    parsed: what an admin copies into a file."""
-    lines = output.splitlines()
-    start = lines.index(f"    {first_line}")
-    block = []
-    for line in lines[start:]:
-        if not line.startswith("    "):
-            break
-        block.append(line)
-    return yaml.safe_load(textwrap.dedent("\n".join(block)))
 
 
 def as_token_in(output: str, setting: str, server_name: str) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import clean_environment, run_cli
 
 from synapse_dp_auth.admin import cli
 from synapse_dp_auth.admin.appservice_check import diagnose_appservice
@@ -28,19 +29,7 @@ MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No secret or token from the developer's shell, no terminal, no proxy for loopback."""
-    monkeypatch.delenv(cli.SECRET_ENV, raising=False)
-    monkeypatch.delenv(cli.AS_TOKEN_ENV, raising=False)
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+    clean_environment(monkeypatch)
 
 
 # -- the decision ----------------------------------------------------------------------------------

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from cli_support import yaml_block
 
 from synapse_dp_auth.admin import cli
 from synapse_dp_auth.admin.registration import build_registration
@@ -109,18 +108,6 @@ def test_module_under_oauth_delegation_names_the_appservice_method() -> None:
 
 
 # -- synapse_dp_auth appservice, followed to the letter ------------------------------------------
-
-
-def yaml_block(output: str, first_line: str) -> Any:
-    """The snippet of ``output`` starting with ``first_line`` (indented by four spaces), parsed."""
-    lines = output.splitlines()
-    start = lines.index(f"    {first_line}")
-    block = []
-    for line in lines[start:]:
-        if not line.startswith("    "):
-            break
-        block.append(line)
-    return yaml.safe_load(textwrap.dedent("\n".join(block)))
 
 
 @pytest.mark.parametrize("server_name", ["test.local", "test.local:8448"])

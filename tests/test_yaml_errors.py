@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_support import clean_environment, run_cli
 
-from synapse_dp_auth.admin import cli, files
+from synapse_dp_auth.admin import files
 
 #: (a line of YAML that PyYAML refuses, the piece of it that must never be printed)
 BROKEN = [
@@ -25,11 +26,9 @@ BROKEN = [
 ]
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_environment(monkeypatch)
 
 
 @pytest.mark.parametrize(("value", "hidden"), BROKEN)
