@@ -203,8 +203,8 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str]) -> No
 def test_bad_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "dp.yaml"
     code, _, err = run_cli(capsys, "appservice", "--server-name", "a.org", "--id", "a b", str(path))
-    assert code == 1
-    assert "--id 'a b': use 1 to 64 letters" in err
+    assert code == 2  # a usage error, as an invalid --server-name is
+    assert "argument --id: 'a b': use 1 to 64 letters" in err
     assert not path.exists()
 
 

@@ -38,6 +38,7 @@ from synapse_dp_auth.admin.registration import (
     DEFAULT_ID,
     RegistrationError,
     ServerNameError,
+    validate_registration_id,
     validate_server_name,
 )
 from synapse_dp_auth.token import make_token
@@ -192,6 +193,13 @@ def _user_id(value: str) -> str:
             f"{value!r} is not a full user ID like @alice:example.org (the token signs the full ID)"
         )
     return value
+
+
+def _registration_id(value: str) -> str:
+    try:
+        return validate_registration_id(value)
+    except RegistrationError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--id ")) from None
 
 
 def _server_name(value: str) -> str:
@@ -473,7 +481,10 @@ def build_parser() -> argparse.ArgumentParser:
         " next steps: the app_service_config_files entry for homeserver.yaml and each bridge"
         " family's setting, with the as_token. Bridges that do no shared-secret login (mautrix-go"
         " bridgev2) and every bridge under the Matrix Authentication Service double-puppet this"
-        " way, without this module. FILE must not exist. Exit 0 when written.",
+        " way, without this module. FILE must not exist. Exit 0 when written; 1 when FILE"
+        " cannot be written or the homeserver config (-c) cannot be read or has no valid"
+        " server_name (a problem in a file); 2 for a mistake in the command line itself (an"
+        " invalid --server-name or --id included).",
     )
     register.add_argument(
         "file", metavar="FILE", help="where to write it, e.g. /etc/matrix-synapse/doublepuppet.yaml"
@@ -496,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     register.add_argument(
         "--id",
+        type=_registration_id,
         default=DEFAULT_ID,
         metavar="ID",
         help=f"the registration's id, unique among the registrations (default: {DEFAULT_ID})",

@@ -104,6 +104,15 @@ def user_regex(server_name: str) -> str:
     return "@.*:" + re.escape(validate_server_name(server_name)) + "$"
 
 
+def validate_registration_id(registration_id: str) -> str:
+    """``registration_id`` if it is a plain name, else :class:`RegistrationError` (``--id``)."""
+    if not _REGISTRATION_ID.fullmatch(registration_id):
+        raise RegistrationError(
+            f"--id {registration_id!r}: use 1 to 64 letters, digits, '.', '_' or '-'"
+        )
+    return registration_id
+
+
 def build_registration(server_name: str, registration_id: str = DEFAULT_ID) -> dict[str, Any]:
     """The registration as Synapse reads it, with fresh tokens from :mod:`secrets`.
 
@@ -111,10 +120,7 @@ def build_registration(server_name: str, registration_id: str = DEFAULT_ID) -> d
     ``as_token`` shared by two registrations, and one shared with a bridge would let that
     bridge's registration be used for double puppeting (or the other way round).
     """
-    if not _REGISTRATION_ID.fullmatch(registration_id):
-        raise RegistrationError(
-            f"--id {registration_id!r}: use 1 to 64 letters, digits, '.', '_' or '-'"
-        )
+    validate_registration_id(registration_id)
     return {
         "id": registration_id,
         "url": None,  # Synapse pushes no events: this appservice is never a bridge.
