@@ -200,6 +200,14 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str]) -> No
     assert err.count("error:") == 1
 
 
+@pytest.mark.parametrize("file", ["", "  "])
+def test_empty_file_argument(capsys: pytest.CaptureFixture[str], file: str) -> None:
+    """Not '. already exists': an empty path is a usage error."""
+    code, out, err = run_cli(capsys, "appservice", "--server-name", "a.org", file)
+    assert (code, out) == (2, "")
+    assert "argument FILE: the path is empty: give the file to write" in err
+
+
 def test_bad_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "dp.yaml"
     code, _, err = run_cli(capsys, "appservice", "--server-name", "a.org", "--id", "a b", str(path))

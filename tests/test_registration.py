@@ -189,6 +189,23 @@ def test_missing_directory_is_named(tmp_path: Path) -> None:
     )
 
 
+def test_a_directory_where_no_file_can_be_made() -> None:
+    """/proc exists, but refuses new files with ENOENT: not 'the directory does not exist'."""
+    path = Path("/proc/doublepuppet.yaml")
+    with pytest.raises(RegistrationError) as caught:
+        write_registration(path, "id: x\n")
+    assert str(caught.value) == f"cannot write {path}: No such file or directory"
+
+
+def test_a_directory_as_the_file(tmp_path: Path) -> None:
+    with pytest.raises(RegistrationError) as caught:
+        write_registration(tmp_path, "id: x\n")
+    assert str(caught.value) == (
+        f"{tmp_path} is a directory: give the path of the file to write in it, e.g."
+        f" {tmp_path / 'doublepuppet.yaml'}"
+    )
+
+
 def test_unwritable_directory(tmp_path: Path) -> None:
     path = tmp_path / "is-a-file" / "doublepuppet.yaml"
     (tmp_path / "is-a-file").write_text("", encoding="utf-8")

@@ -202,6 +202,12 @@ def _registration_id(value: str) -> str:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--id ")) from None
 
 
+def _output_file(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("the path is empty: give the file to write")
+    return value
+
+
 def _server_name(value: str) -> str:
     try:
         return validate_server_name(value)
@@ -487,7 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
         " invalid --server-name or --id included).",
     )
     register.add_argument(
-        "file", metavar="FILE", help="where to write it, e.g. /etc/matrix-synapse/doublepuppet.yaml"
+        "file",
+        metavar="FILE",
+        type=_output_file,
+        help="where to write it, e.g. /etc/matrix-synapse/doublepuppet.yaml",
     )
     server = register.add_mutually_exclusive_group(required=True)
     server.add_argument(

@@ -150,13 +150,23 @@ def write_registration(path: Path, text: str) -> None:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        if path.is_dir():
+            raise RegistrationError(
+                f"{path} is a directory: give the path of the file to write in it, e.g."
+                f" {path / 'doublepuppet.yaml'}"
+            ) from None
         raise RegistrationError(
             f"{path} already exists: not overwriting it (it may be a registration Synapse"
             " loads, whose as_token bridges use); give another path, or remove it first"
         ) from None
-    except FileNotFoundError:
+    except FileNotFoundError as error:
+        if not path.parent.is_dir():
+            raise RegistrationError(
+                f"cannot write {path}: the directory {path.parent} does not exist"
+            ) from None
+        # The directory is there, but no file can be made in it (/proc, a dangling link, ...).
         raise RegistrationError(
-            f"cannot write {path}: the directory {path.parent} does not exist"
+            f"cannot write {path}: {error.strerror or type(error).__name__}"
         ) from None
     except OSError as error:
         raise RegistrationError(
