@@ -314,7 +314,8 @@ def test_whitespace_after_the_prefix_is_sent_as_it_is(
 
 
 def test_appservice_value_is_compared_exactly(tmp_path: Path) -> None:
-    """ " appservice" is not `appservice` to the bridge: it is a shared secret."""
+    """With a space in front, `appservice` is no longer that word to the bridge but a shared
+    secret."""
     assert plan_for(tmp_path, MAUTRIX_PY, '"appservice"').method is Method.APPSERVICE_LOGIN
     assert plan_for(tmp_path, MAUTRIX_PY, '" appservice"').method is Method.SHARED_SECRET
 
@@ -342,12 +343,36 @@ def test_bridgev2_missing_secrets_section(tmp_path: Path) -> None:
         plan_double_puppet(load_bridge_config(path), path, USER)
 
 
-def test_non_string_secret(tmp_path: Path) -> None:
-    with pytest.raises(
-        BridgeConfigError,
-        match=r'secrets\["example.org"\] must be a non-empty string \(it is a int',
-    ):
-        plan_for(tmp_path, BRIDGEV2, "12345")
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("12345", "a number"),
+        ("1.5", "a number"),
+        ("true", "true or false"),
+        ("[a, b]", "a list"),
+        ("{a: b}", "a mapping"),
+        ("''", "an empty string"),
+        ("' '", "an empty string"),
+        ("", "empty"),
+    ],
+)
+def test_non_string_secret(tmp_path: Path, value: str, kind: str) -> None:
+    with pytest.raises(BridgeConfigError) as caught:
+        plan_for(tmp_path, BRIDGEV2, value)
+    assert f'secrets["example.org"] must be a non-empty string (it is {kind}): write' in str(
+        caught.value
+    )
+
+
+@pytest.mark.parametrize(("value", "kind"), [("'x'", "a string"), ("5", "a number")])
+def test_secrets_not_a_mapping(tmp_path: Path, value: str, kind: str) -> None:
+    text = BRIDGEV2.replace("    secrets:\n        example.org: %s\n", f"    secrets: {value}\n")
+    path = write(tmp_path, text)
+    with pytest.raises(BridgeConfigError) as caught:
+        plan_double_puppet(load_bridge_config(path), path, USER)
+    assert str(caught.value).endswith(
+        f"double_puppet.secrets must be a mapping of server names, not {kind}"
+    )
 
 
 def test_secret_as_a_list_is_a_clear_error(tmp_path: Path) -> None:

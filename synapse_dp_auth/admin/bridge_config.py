@@ -533,11 +533,20 @@ def _dotted(key: tuple[str, ...]) -> str:
 
 
 def _kind_of(value: object) -> str:
+    """What a YAML value is, in words (never the value itself: it may be a secret)."""
     if value is None:
         return "empty"
     if isinstance(value, str):
-        return "an empty string"
-    return f"a {type(value).__name__}, not a string"
+        return "a string" if value.strip() else "an empty string"
+    if isinstance(value, bool):  # before int: YAML's true and false are bools, and bools ints
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a value of type {type(value).__name__}"
 
 
 def _string(config: Mapping[str, Any], path: str, key: tuple[str, ...]) -> str:
