@@ -125,7 +125,7 @@ def report_row(row: compat.Row, number: int, total: int) -> None:
 def report_appservice(rows: Sequence[compat.AppserviceRow]) -> None:
     say(
         "Appservice method: a homeserver WITHOUT the module, with the double-puppet registration"
-        " (as `synapse_dp_auth appservice` writes it: url null, users '@.*:demo\\.local',"
+        " (as `synapse_dp_auth appservice` writes it: url null, users '@.*:demo\\.local$',"
         " not exclusive) in app_service_config_files; each bridge family gets"
         " `as_token:<token>` as its double-puppet secret, and no login happens."
     )

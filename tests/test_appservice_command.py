@@ -11,40 +11,20 @@ import re
 import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_support import run_cli
+from cli_support import yaml_block as snippet
 
-from synapse_dp_auth.admin import cli
 from synapse_dp_auth.admin.families import EVERY_FAMILY
 from synapse_dp_auth.admin.registration import build_registration
 
 MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 SECRET = "correct horse battery staple, but 64 characters long for real!!"
 PYTHON_M = [sys.executable, "-X", "importtime", "-m", "synapse_dp_auth"]
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
-
-
-def snippet(output: str, first_line: str) -> Any:
-    """The YAML block of ``output`` that starts with ``first_line`` (indented by four spaces),
-    parsed: what an admin copies into a file."""
-    lines = output.splitlines()
-    start = lines.index(f"    {first_line}")
-    block = []
-    for line in lines[start:]:
-        if not line.startswith("    "):
-            break
-        block.append(line)
-    return yaml.safe_load(textwrap.dedent("\n".join(block)))
 
 
 def as_token_in(output: str, setting: str, server_name: str) -> str:
@@ -75,7 +55,7 @@ def test_writes_the_registration_and_prints_the_next_steps(
     assert registration["url"] is None
     assert registration["rate_limited"] is False
     assert registration["namespaces"]["users"] == [
-        {"regex": "@.*:" + re.escape(server_name), "exclusive": False}
+        {"regex": "@.*:" + re.escape(server_name) + "$", "exclusive": False}
     ]
 
     assert snippet(out, "app_service_config_files:") == {
@@ -125,7 +105,7 @@ def test_server_name_from_homeserver_yaml(
     code, out, err = run_cli(capsys, "appservice", "-c", str(config), str(path))
     assert (code, err) == (0, "")
     registration = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert registration["namespaces"]["users"][0]["regex"] == r"@.*:example\.org:8448"
+    assert registration["namespaces"]["users"][0]["regex"] == r"@.*:example\.org:8448$"
     assert as_token_in(out, "double_puppet.secrets", "example.org:8448") == registration["as_token"]
     assert out.endswith(f"    synapse_dp_auth check-config {config}\n")
 
@@ -220,11 +200,19 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str]) -> No
     assert err.count("error:") == 1
 
 
+@pytest.mark.parametrize("file", ["", "  "])
+def test_empty_file_argument(capsys: pytest.CaptureFixture[str], file: str) -> None:
+    """Not '. already exists': an empty path is a usage error."""
+    code, out, err = run_cli(capsys, "appservice", "--server-name", "a.org", file)
+    assert (code, out) == (2, "")
+    assert "argument FILE: the path is empty: give the file to write" in err
+
+
 def test_bad_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "dp.yaml"
     code, _, err = run_cli(capsys, "appservice", "--server-name", "a.org", "--id", "a b", str(path))
-    assert code == 1
-    assert "--id 'a b': use 1 to 64 letters" in err
+    assert code == 2  # a usage error, as an invalid --server-name is
+    assert "argument --id: 'a b': use 1 to 64 letters" in err
     assert not path.exists()
 
 
@@ -365,7 +353,7 @@ def test_check_config_app_service_config_files_not_a_list(
 @pytest.mark.parametrize(
     ("server_name_line", "expected"),
     [
-        ("", "error: server_name (in ?) is missing or not a string: the registrations cannot"),
+        ("", "error: {config}: server_name is missing: the registrations cannot be checked"),
         ("server_name: '::1'\n", "an IPv6 literal goes in brackets"),
     ],
 )
@@ -377,7 +365,7 @@ def test_check_config_registrations_need_a_valid_server_name(
     config.write_text(f"{server_name_line}app_service_config_files: [{path}]\n", "utf-8")
     code, out, _ = run_cli(capsys, "check-config", str(config))
     assert code == 1
-    assert expected in out
+    assert expected.format(config=config) in out
     assert "the registrations cannot be checked" in out
 
 

@@ -257,13 +257,67 @@ def test_bridgev2_remote_user_from_the_servers_map(tmp_path: Path) -> None:
     assert plan.url_key == 'double_puppet.servers["anotherserver.example.net"]'
 
 
-def test_bridgev2_remote_user_without_a_url(tmp_path: Path) -> None:
-    text = BRIDGEV2.replace("        example.org: %s", "        elsewhere.example: %s")
+def test_bridgev2_remote_user_with_discovery(tmp_path: Path) -> None:
+    """The bridge would find the address with .well-known: HOMESERVER_URL may stand in."""
+    text = BRIDGEV2.replace("        example.org: %s", "        elsewhere.example: %s").replace(
+        "allow_discovery: false", "allow_discovery: true"
+    )
     plan = plan_for(tmp_path, text, f"as_token:{AS_TOKEN}", user="@bob:elsewhere.example")
+    assert plan.method is Method.APPSERVICE_TOKEN
     assert plan.homeserver_url is None
     assert plan.url_problem is not None
+    assert plan.url_problem.startswith(f"{tmp_path / 'config.yaml'}: elsewhere.example is not")
     assert "not in double_puppet.servers" in plan.url_problem
-    assert "HOMESERVER_URL" in plan.url_problem
+    assert "Give HOMESERVER_URL" in plan.url_problem
+
+
+@pytest.mark.parametrize(
+    ("template", "value", "servers_key"),
+    [
+        (BRIDGEV2, f"as_token:{AS_TOKEN}", "double_puppet.servers"),
+        (LEGACY_GO, SECRET, "bridge.double_puppet_server_map"),
+        (MAUTRIX_PY, f"as_token:{AS_TOKEN}", "bridge.double_puppet_server_map"),
+    ],
+)
+def test_remote_user_the_bridge_refuses(
+    tmp_path: Path, template: str, value: str, servers_key: str
+) -> None:
+    """Not the bridge's server, not in its map, no discovery: doublepuppet.go's "double
+    puppeting from ... is not allowed" (mautrix-python: can_auto_login is false)."""
+    text = template.replace("        example.org: %s", "        elsewhere.example: %s")
+    assert text != template
+    plan = plan_for(tmp_path, text, value, user="@bob:elsewhere.example")
+    assert plan.method is Method.NOT_ALLOWED
+    assert not plan.works_without_change
+    assert plan.secret is None
+    assert "the bridge refuses to double-puppet elsewhere.example's users" in plan.explanation
+    assert plan.remedy is not None
+    assert plan.remedy.startswith(
+        f"add elsewhere.example with its homeserver's URL to {servers_key}"
+    )
+    assert_secret_nowhere(
+        value.removeprefix("as_token:"), plan.explanation, plan.remedy, repr(plan)
+    )
+
+
+@pytest.mark.parametrize("value", [f"as_token: {AS_TOKEN}", f"as_token:{AS_TOKEN} "])
+@pytest.mark.parametrize("template", [BRIDGEV2, MAUTRIX_PY])
+def test_whitespace_after_the_prefix_is_sent_as_it_is(
+    tmp_path: Path, template: str, value: str
+) -> None:
+    """Bridges remove the prefix only, so the whitespace reaches the Authorization header."""
+    plan = plan_for(tmp_path, template, json.dumps(value))
+    assert plan.method is Method.UNUSABLE
+    assert not plan.works_without_change
+    assert plan.remedy is not None and plan.remedy.startswith("remove the space after `as_token:`")
+    assert_secret_nowhere(AS_TOKEN, plan.explanation, plan.remedy, repr(plan))
+
+
+def test_appservice_value_is_compared_exactly(tmp_path: Path) -> None:
+    """With a space in front, `appservice` is no longer that word to the bridge but a shared
+    secret."""
+    assert plan_for(tmp_path, MAUTRIX_PY, '"appservice"').method is Method.APPSERVICE_LOGIN
+    assert plan_for(tmp_path, MAUTRIX_PY, '" appservice"').method is Method.SHARED_SECRET
 
 
 def test_bridgev2_no_secret_for_the_users_server(tmp_path: Path) -> None:
@@ -289,12 +343,36 @@ def test_bridgev2_missing_secrets_section(tmp_path: Path) -> None:
         plan_double_puppet(load_bridge_config(path), path, USER)
 
 
-def test_non_string_secret(tmp_path: Path) -> None:
-    with pytest.raises(
-        BridgeConfigError,
-        match=r'secrets\["example.org"\] must be a non-empty string \(it is a int',
-    ):
-        plan_for(tmp_path, BRIDGEV2, "12345")
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("12345", "a number"),
+        ("1.5", "a number"),
+        ("true", "true or false"),
+        ("[a, b]", "a list"),
+        ("{a: b}", "a mapping"),
+        ("''", "an empty string"),
+        ("' '", "an empty string"),
+        ("", "empty"),
+    ],
+)
+def test_non_string_secret(tmp_path: Path, value: str, kind: str) -> None:
+    with pytest.raises(BridgeConfigError) as caught:
+        plan_for(tmp_path, BRIDGEV2, value)
+    assert f'secrets["example.org"] must be a non-empty string (it is {kind}): write' in str(
+        caught.value
+    )
+
+
+@pytest.mark.parametrize(("value", "kind"), [("'x'", "a string"), ("5", "a number")])
+def test_secrets_not_a_mapping(tmp_path: Path, value: str, kind: str) -> None:
+    text = BRIDGEV2.replace("    secrets:\n        example.org: %s\n", f"    secrets: {value}\n")
+    path = write(tmp_path, text)
+    with pytest.raises(BridgeConfigError) as caught:
+        plan_double_puppet(load_bridge_config(path), path, USER)
+    assert str(caught.value).endswith(
+        f"double_puppet.secrets must be a mapping of server names, not {kind}"
+    )
 
 
 def test_secret_as_a_list_is_a_clear_error(tmp_path: Path) -> None:
@@ -351,6 +429,7 @@ def test_mautrix_python_remote_server_without_url(tmp_path: Path) -> None:
     text = MAUTRIX_PY.replace("        example.org: %s", "        other.example: %s")
     plan = plan_for(tmp_path, text, SECRET, user="@bob:other.example")
     assert plan.homeserver_url is None
+    assert plan.method is Method.NOT_ALLOWED
     assert plan.url_problem is not None and "bridge.double_puppet_server_map" in plan.url_problem
 
 
@@ -475,3 +554,26 @@ def test_not_a_mapping(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(BridgeConfigError, match=r"does not hold a mapping of settings"):
         load_bridge_config(path)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "example.org:as_token:LEAKEDTOKEN123: x",  # flow or block style without the space
+        "example.org as_token:LEAKEDTOKEN123:",  # a space where the colon belongs
+        "? example.org:as_token:LEAKEDTOKEN123",
+    ],
+)
+def test_no_secret_never_lists_a_key_that_holds_a_secret(tmp_path: Path, entry: str) -> None:
+    text = (BRIDGEV2 % "x").replace("        example.org: x\n", f"        {entry}\n")
+    text = text.replace("    secrets:\n", "    secrets:\n        other.example: as_token:y\n")
+    path = write(tmp_path, text)
+    with pytest.raises(BridgeConfigError) as caught:
+        plan_double_puppet(load_bridge_config(path), path, USER)
+    message = str(caught.value)
+    assert "double_puppet.secrets has no entry for example.org" in message
+    assert (
+        "entries: other.example (and 1 entry that is not a server name, not shown: a key may"
+        " hold a secret when the space after its colon is missing)"
+    ) in message
+    assert "LEAKED" not in message

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from cli_support import clean_environment, run_cli
 
 from synapse_dp_auth import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 from synapse_dp_auth.admin import checkconfig, cli, client, diagnosis, report
@@ -48,18 +49,7 @@ UNKNOWN_TYPE = LoginOutcome(status=400, errcode="M_UNKNOWN", error=f"Unknown log
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No secret from the developer's shell, no terminal to prompt on, no proxy for loopback."""
-    monkeypatch.delenv(cli.SECRET_ENV, raising=False)
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+    clean_environment(monkeypatch)
 
 
 def by_family(

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import clean_environment, run_cli
 
 from synapse_dp_auth.admin import cli
 from synapse_dp_auth.admin.appservice_check import diagnose_appservice
@@ -28,19 +29,7 @@ MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No secret or token from the developer's shell, no terminal, no proxy for loopback."""
-    monkeypatch.delenv(cli.SECRET_ENV, raising=False)
-    monkeypatch.delenv(cli.AS_TOKEN_ENV, raising=False)
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+    clean_environment(monkeypatch)
 
 
 # -- the decision ----------------------------------------------------------------------------------
@@ -98,6 +87,17 @@ def test_decision_other_user_answered() -> None:
     diagnosis = diagnose_appservice(ALICE, SENDER, other)
     assert diagnosis.verdict is Verdict.FAILS
     assert "not @alice:test.local" in diagnosis.detail
+
+
+def test_decision_a_users_access_token() -> None:
+    """whoami?user_id= with a user's token answers its owner: were that --user, it would look
+    like success; the device in the first answer tells the two kinds of token apart."""
+    own_token = WhoamiOutcome(status=200, user_id=ALICE, device_id="ABCDEFGH")
+    diagnosis = diagnose_appservice(ALICE, own_token, WhoamiOutcome(status=200, user_id=ALICE))
+    assert diagnosis.verdict is Verdict.FAILS
+    assert diagnosis.detail.startswith(
+        f"this is a user's access token (of {ALICE}, on a device), not an as_token"
+    )
 
 
 def test_decision_escapes_server_text() -> None:
@@ -346,6 +346,40 @@ def test_doctor_appservice_no_such_user(setup: Setup, capsys: pytest.CaptureFixt
     assert "the registration covers @nobody:test.local, but no such user exists" in out
 
 
+def test_doctor_appservice_a_users_access_token(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """carol's own access token, checked for carol: whoami?user_id= would answer carol."""
+    password = secrets.token_hex(16)
+    carol = setup.homeserver.register_user(f"carol{secrets.token_hex(3)}", password=password)
+    status, body = setup.homeserver.login(
+        {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": carol},
+            "password": password,
+        }
+    )
+    assert status == 200, body
+    access_token = str(body["access_token"])
+    status, body = setup.homeserver.appservice_whoami(access_token, carol)
+    assert (status, body.get("user_id")) == (200, carol)  # what would pass for success
+    code, out, err = run_cli(
+        capsys,
+        "doctor",
+        setup.homeserver.url,
+        "--user",
+        carol,
+        "--as-token-file",
+        setup.token_file(access_token),
+    )
+    assert (code, err) == (1, ""), out
+    assert f"FAIL  appservice method (as_token) for {carol}" in out
+    assert f"this is a user's access token (of {carol}, on a device), not an as_token" in out
+    assert "fix: give the as_token of the double-puppet registration" in out
+    assert "?user_id=" not in out.split("FAIL")[0]  # nothing more was asked
+    assert access_token not in out
+
+
 def test_doctor_appservice_token_from_the_environment(
     setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -505,17 +539,70 @@ def test_bridge_config_bad_files(
 def test_bridge_config_remote_user_without_an_address(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    text = bridgev2_config("http://127.0.0.1:9", "as_token:tok123").replace(
-        "        test.local: ", "        other.example: "
+    """With discovery on, the bridge would find the address itself: this command asks for it."""
+    text = (
+        bridgev2_config("http://127.0.0.1:9", "as_token:tok123")
+        .replace("        test.local: ", "        other.example: ")
+        .replace("allow_discovery: false", "allow_discovery: true")
     )
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
     argv = ["doctor", "--bridge-config", str(path), "--user", "@bob:other.example"]
     code, out, err = run_cli(capsys, *argv)
     assert code == 1
-    assert "other.example is not this bridge's server (test.local, homeserver.domain)" in err
+    assert err.startswith(
+        f"synapse_dp_auth doctor: error: {path}: other.example is not this bridge's server"
+        " (test.local, homeserver.domain)"
+    )
     assert "Give HOMESERVER_URL" in err
     assert "tok123" not in out + err
+
+
+def test_bridge_config_server_the_bridge_refuses(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bridge's own server is another one, test.local is not in double_puppet.servers and
+    discovery is off: the bridge refuses test.local's users (doublepuppet.go: "double puppeting
+    from ... is not allowed"), even though the as_token works on the server HOMESERVER_URL names.
+    """
+    text = bridgev2_config("http://127.0.0.1:9", f"as_token:{setup.right_token}").replace(
+        "    domain: test.local\n", "    domain: bridge.example\n"
+    )
+    path = bridge_file(setup, text)
+    argv = ["doctor", setup.homeserver.url, "--bridge-config", path, "--user", setup.alice]
+    code, out, err = run_cli(capsys, *argv)
+    assert (code, err) == (1, ""), out
+    assert "double puppeting: none: the bridge does not double-puppet users of this server" in out
+    assert f"FAIL  mautrix-go bridgev2 double puppeting for {setup.alice}" in out
+    assert (
+        "test.local is not this bridge's server (bridge.example, homeserver.domain) and not in"
+        " double_puppet.servers, and discovery is off"
+    ) in out
+    assert "fix: add test.local with its homeserver's URL to double_puppet.servers" in out
+    assert "whoami" not in out  # nothing is asked: the bridge would not get that far
+    assert setup.right_token not in out
+
+
+@pytest.mark.parametrize("python", [False, True])
+def test_bridge_config_space_after_the_prefix(
+    setup: Setup, capsys: pytest.CaptureFixture[str], python: bool
+) -> None:
+    """`as_token: <token>`: bridges remove only the prefix, and Synapse reads the header
+    "Bearer  <token>" (two spaces) as no token at all."""
+    status, body = setup.homeserver.whoami(f" {setup.right_token}")
+    assert (status, body.get("errcode")) == (401, "M_MISSING_TOKEN")
+    secret = f"as_token: {setup.right_token}"
+    text = (
+        legacy_config(setup.homeserver.url, secret, python=True)
+        if python
+        else bridgev2_config(setup.homeserver.url, secret)
+    )
+    path = bridge_file(setup, text)
+    code, out, err = run_cli(capsys, "doctor", "--bridge-config", path, "--user", setup.alice)
+    assert (code, err) == (1, ""), out
+    assert "double puppeting: none: the bridge cannot use this value as written" in out
+    assert "fix: remove the space after `as_token:`" in out
+    assert setup.right_token not in out
 
 
 def test_bridge_config_needs_user(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from cli_support import yaml_block
 
 from synapse_dp_auth.admin import cli
 from synapse_dp_auth.admin.registration import build_registration
@@ -74,11 +73,10 @@ def test_synapse_starts_with_oauth_delegation(tmp_path: Path) -> None:
     with Homeserver(
         extra_config=oauth_delegation_config(), app_service_config_files=[path]
     ) as homeserver:
-        # Login is MAS's job now: Synapse serves no /login at all.
+        # Login is MAS's job now: Synapse serves no /login at all (what shows that delegation is
+        # on, rather than the config this test wrote).
         status, body = homeserver.get("/_matrix/client/v3/login")
         assert (status, body.get("errcode")) == (404, "M_UNRECOGNIZED")
-        config = json.loads(homeserver.config_path.read_text(encoding="utf-8"))
-        assert config["matrix_authentication_service"]["enabled"] is True
         # The as_token is Synapse's own and still recognised; only accounts MAS has provisioned
         # exist, and no MAS runs here, so alice does not.
         status, body = homeserver.appservice_whoami(registration["as_token"], "@alice:test.local")
@@ -110,18 +108,6 @@ def test_module_under_oauth_delegation_names_the_appservice_method() -> None:
 
 
 # -- synapse_dp_auth appservice, followed to the letter ------------------------------------------
-
-
-def yaml_block(output: str, first_line: str) -> Any:
-    """The snippet of ``output`` starting with ``first_line`` (indented by four spaces), parsed."""
-    lines = output.splitlines()
-    start = lines.index(f"    {first_line}")
-    block = []
-    for line in lines[start:]:
-        if not line.startswith("    "):
-            break
-        block.append(line)
-    return yaml.safe_load(textwrap.dedent("\n".join(block)))
 
 
 @pytest.mark.parametrize("server_name", ["test.local", "test.local:8448"])
@@ -255,6 +241,64 @@ def test_check_config_catches_a_reused_token_before_synapse_prints_it(
     ) in out
     assert bridge["as_token"] not in out
     assert re.search(r"[0-9a-f]{64}", out) is None  # no token of either file
+
+
+def test_check_config_catches_a_reused_id_before_synapse_refuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge = hand_written_registration(r"test\.local", id="whatsapp", url="http://127.0.0.1:9/")
+    bridge["namespaces"]["users"] = [{"regex": r"@whatsapp_.*:test\.local", "exclusive": True}]
+    paths = [
+        write_registration(tmp_path / "bridge.yaml", bridge),
+        # `--id whatsapp` by mistake: the bridge's own id.
+        write_registration(
+            tmp_path / "doublepuppet.yaml", build_registration("test.local", "whatsapp")
+        ),
+    ]
+    error = Homeserver.start_expecting_failure(app_service_config_files=paths)
+    assert "Cannot reuse ID across application services: whatsapp" in error.output + error.log
+
+    config = tmp_path / "homeserver.yaml"
+    config.write_text(
+        json.dumps(
+            {"server_name": "test.local", "app_service_config_files": [str(p) for p in paths]}
+        ),
+        encoding="utf-8",
+    )
+    assert cli.main(["check-config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"error: {paths[1]} and {paths[0]} have the same id 'whatsapp': Synapse refuses to start"
+        " with two registrations of one id"
+    ) in out
+    assert re.search(r"[0-9a-f]{64}", out) is None  # no token of either file
+
+
+def test_check_config_catches_a_shared_hs_token_synapse_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge = hand_written_registration(r"test\.local", id="bridge", url="http://127.0.0.1:9/")
+    bridge["namespaces"]["users"] = [{"regex": r"@bridge_.*:test\.local", "exclusive": True}]
+    copied = build_registration("test.local")
+    copied["hs_token"] = bridge["hs_token"]  # the double-puppet file made from the bridge's
+    paths = [
+        write_registration(tmp_path / "bridge.yaml", bridge),
+        write_registration(tmp_path / "doublepuppet.yaml", copied),
+    ]
+    module = {"module": MODULE, "config": {"shared_secret": secrets.token_hex(32)}}
+    with Homeserver([module], app_service_config_files=paths) as homeserver:
+        # Synapse runs with both, and each as_token is its own appservice's.
+        alice = homeserver.register_user("alice")
+        status, body = homeserver.appservice_whoami(copied["as_token"], alice)
+        assert (status, body.get("user_id")) == (200, alice)
+        assert cli.main(["check-config", str(homeserver.config_path)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"error: {paths[1]} and {paths[0]} have the same hs_token: Synapse accepts it, but each"
+        " appservice could then pose as the homeserver to the other"
+    ) in out
+    assert bridge["hs_token"] not in out
+    assert re.search(r"[0-9a-f]{64}", out) is None
 
 
 def test_check_config_flags_the_module_under_oauth_delegation(

@@ -79,15 +79,26 @@ def test_invalid_server_names(server_name: str, message: str) -> None:
         (
             "example.org",
             ["@alice:example.org", "@a.b-c_d=e/f:example.org", "@:example.org"],
-            ["@alice:exampleXorg", "@alice:other.org", "#room:example.org"],
+            [
+                "@alice:exampleXorg",
+                "@alice:other.org",
+                "#room:example.org",
+                "@alice:example.org.evil.example",
+                "@alice:example.org:8448",
+            ],
         ),
         (
             "example.org:8448",
             ["@alice:example.org:8448"],
-            ["@alice:example.org", "@alice:example.org:8449", "@alice:exampleXorg:8448"],
+            [
+                "@alice:example.org",
+                "@alice:example.org:8449",
+                "@alice:exampleXorg:8448",
+                "@alice:example.org:84481",
+            ],
         ),
         ("[::1]:8448", ["@alice:[::1]:8448"], ["@alice:[::1]", "@alice::8448", "@alice:1:8448"]),
-        ("192.0.2.1", ["@alice:192.0.2.1"], ["@alice:192x0x2x1"]),
+        ("192.0.2.1", ["@alice:192.0.2.1"], ["@alice:192x0x2x1", "@alice:192.0.2.10"]),
     ],
 )
 def test_user_regex_covers_the_server_and_only_it(
@@ -97,8 +108,9 @@ def test_user_regex_covers_the_server_and_only_it(
     for user_id in local:
         assert regex.match(user_id), user_id  # Synapse uses match(), anchored at the start
     for user_id in others:
-        # Exactly a user of this server, not one whose name merely starts alike.
-        assert not regex.fullmatch(user_id), user_id
+        # Exactly a user of this server, not one whose name merely starts alike: matched as
+        # Synapse matches, from the start only.
+        assert not regex.match(user_id), user_id
 
 
 def test_registration_as_mautrix_documents_it() -> None:
@@ -116,7 +128,7 @@ def test_registration_as_mautrix_documents_it() -> None:
     assert registration["url"] is None
     assert registration["rate_limited"] is False
     assert registration["namespaces"] == {
-        "users": [{"regex": r"@.*:example\.org", "exclusive": False}]
+        "users": [{"regex": r"@.*:example\.org$", "exclusive": False}]
     }
     for key in ("as_token", "hs_token", "sender_localpart"):
         assert re.fullmatch(r"[0-9a-f]{32,}", registration[key]), key
@@ -174,6 +186,23 @@ def test_missing_directory_is_named(tmp_path: Path) -> None:
         write_registration(path, "id: x\n")
     assert str(caught.value) == (
         f"cannot write {path}: the directory {tmp_path / 'no-such-dir'} does not exist"
+    )
+
+
+def test_a_directory_where_no_file_can_be_made() -> None:
+    """/proc exists, but refuses new files with ENOENT: not 'the directory does not exist'."""
+    path = Path("/proc/doublepuppet.yaml")
+    with pytest.raises(RegistrationError) as caught:
+        write_registration(path, "id: x\n")
+    assert str(caught.value) == f"cannot write {path}: No such file or directory"
+
+
+def test_a_directory_as_the_file(tmp_path: Path) -> None:
+    with pytest.raises(RegistrationError) as caught:
+        write_registration(tmp_path, "id: x\n")
+    assert str(caught.value) == (
+        f"{tmp_path} is a directory: give the path of the file to write in it, e.g."
+        f" {tmp_path / 'doublepuppet.yaml'}"
     )
 
 
@@ -270,14 +299,20 @@ def test_missing_rate_limited_is_rate_limited() -> None:
         # User IDs are case-sensitive, and so is the server name in them.
         ("example.org", r"@.*:Example\.org", Level.ERROR, "e.g. @alice:example.org"),
         ("example.org", "@.*:example.org", Level.WARNING, "an unescaped '.'"),
+        ("example.org", "@.*", Level.WARNING, "matches the users of every server"),
+        ("example.org", ".*", Level.WARNING, "matches the users of every server"),
+        ("example.org", r"@.*:example\.org", Level.NOTE, "also matches longer server names"),
+        ("example.org:8448", r"@.*:example\.org:8448", Level.NOTE, "longer server names"),
     ],
 )
 def test_user_regex_mistakes(server_name: str, regex: str, level: Level, expected: str) -> None:
     registration = build_registration(server_name)
     registration["namespaces"]["users"][0]["regex"] = regex
     findings = check_registrations(server_name, [loaded("/etc/dp.yaml", registration)])
-    [text] = texts(findings, level)
+    [text] = [t for t in texts(findings, level) if "namespaces.users[0]" in t]
     assert f"namespaces.users[0].regex {regex!r}" in text
+    if level is Level.NOTE:
+        assert texts(findings, Level.WARNING) == texts(findings, Level.ERROR) == []
     assert expected in text
     assert f"write {user_regex(server_name)!r}" in text
 
@@ -347,17 +382,68 @@ def test_listed_twice() -> None:
             lambda r: r["namespaces"].update(users="@.*"),
             "/etc/dp.yaml: namespaces.users must be a list",
         ),
+        (
+            lambda r: r["namespaces"].update(rooms=None),  # `rooms:` with nothing after it
+            "/etc/dp.yaml: namespaces.rooms must be a list (Synapse refuses to start): write"
+            " rooms: [] or remove the key",
+        ),
+        (
+            lambda r: r["namespaces"].update(aliases={"regex": "#.*", "exclusive": False}),
+            "/etc/dp.yaml: namespaces.aliases must be a list",
+        ),
+        (
+            lambda r: r.update(sender_localpart="bad localpart"),
+            "/etc/dp.yaml: sender_localpart may hold only letters, digits and '_.-~/'",
+        ),
+        (
+            lambda r: r.update(sender_localpart="bot:x"),
+            "/etc/dp.yaml: sender_localpart may hold only letters, digits and '_.-~/'",
+        ),
+        (
+            lambda r: r.update(protocols="whatsapp"),
+            "/etc/dp.yaml: protocols must be a list of strings",
+        ),
+        (
+            lambda r: r.update(protocols=["whatsapp", 5]),
+            "/etc/dp.yaml: protocols must be a list of strings",
+        ),
     ],
 )
 def test_missing_and_malformed_fields(mutate: Callable[[Any], object], expected: str) -> None:
+    """Each of these makes Synapse's own loader refuse the file (and Synapse not start), which is
+    checked first, with the loader of the Synapse the tests run."""
+    from synapse.config.appservice import _load_appservice
+
     registration = build_registration("example.org")
     mutate(registration)
+    with pytest.raises((KeyError, ValueError, TypeError, re.error)):
+        _load_appservice("example.org", registration, "/etc/dp.yaml")
     findings = check_registrations("example.org", [loaded("/etc/dp.yaml", registration)])
     errors = texts(findings, Level.ERROR)
     assert len(errors) == 1
     assert errors[0].startswith(expected)
     if isinstance(registration.get("as_token"), str):
         assert registration["as_token"] not in " ".join(f.text for f in findings)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: None,
+        lambda r: r["namespaces"].update(rooms=[], aliases=[]),
+        lambda r: r.update(protocols=None),
+        lambda r: r.update(protocols=["whatsapp"]),
+        lambda r: r.update(sender_localpart="dp-bot_1.x~/y"),
+    ],
+)
+def test_what_synapse_loads_has_no_shape_error(mutate: Callable[[Any], object]) -> None:
+    from synapse.config.appservice import _load_appservice
+
+    registration = build_registration("example.org")
+    mutate(registration)
+    _load_appservice("example.org", registration, "/etc/dp.yaml")
+    findings = check_registrations("example.org", [loaded("/etc/dp.yaml", registration)])
+    assert texts(findings, Level.ERROR) == []
 
 
 def test_not_a_mapping_and_unreadable() -> None:

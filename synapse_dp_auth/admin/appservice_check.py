@@ -8,6 +8,8 @@ same two read-only requests and nothing else:
 
 1. ``whoami`` with the token alone: Synapse answers with the registration's sender, which proves
    the token is loaded and names the server it belongs to (401 ``M_UNKNOWN_TOKEN`` otherwise).
+   An answer with a ``device_id`` is a user's access token, not an ``as_token``: Synapse then
+   ignores ``?user_id=`` and answers the token's owner, so step 2 would prove nothing.
 2. ``whoami?user_id=<user>``: 200 with the user when the namespace covers them. Synapse 1.163.2
    answers 403 ``M_FORBIDDEN`` "Application service cannot masquerade as this user" both for a
    user outside the namespace and for a user of another server (which step 1 tells apart), and
@@ -24,6 +26,7 @@ import attr
 
 from synapse_dp_auth.admin.client import WHOAMI_PATH, HomeserverClient
 from synapse_dp_auth.admin.diagnosis import Verdict, WhoamiOutcome
+from synapse_dp_auth.admin.registration import server_of
 from synapse_dp_auth.admin.report import server_text
 
 _MASQUERADE_REFUSED = "cannot masquerade"
@@ -37,10 +40,6 @@ class AppserviceDiagnosis:
     detail: str
     #: What to change, when something must change.
     remedy: str | None = None
-
-
-def server_of(user_id: str) -> str:
-    return user_id.partition(":")[2]
 
 
 def diagnose_appservice(
@@ -67,6 +66,21 @@ def diagnose_appservice(
         )
     sender = token_answer.user_id or ""
     home = server_of(sender)
+    if token_answer.device_id is not None:
+        # Synapse answers whoami for an appservice's own token without a device; a user's access
+        # token has one, and with it ?user_id= is ignored: the answer is always its owner.
+        return AppserviceDiagnosis(
+            verdict=Verdict.FAILS,
+            detail=(
+                f"this is a user's access token (of {server_text(sender)}, on a device), not an"
+                " as_token: with it, whoami?user_id= answers its owner whoever is asked for, and"
+                " bridges cannot act as other users"
+            ),
+            remedy=(
+                "give the as_token of the double-puppet registration (its file's as_token:, or"
+                " the value `synapse_dp_auth appservice` printed), not a token from a login"
+            ),
+        )
     if server_of(user_id) != home:
         return AppserviceDiagnosis(
             verdict=Verdict.FAILS,
@@ -118,7 +132,7 @@ def diagnose_appservice(
             ),
             remedy=(
                 "the registration's namespaces.users must match every local user, with"
-                f" exclusive: false: regex '@.*:<{server_text(home)} with dots escaped>'."
+                f" exclusive: false: regex '@.*:<{server_text(home)} with dots escaped>$'."
                 " If this as_token is a bridge's own (its namespace covers only that bridge's"
                 " ghost users), create a separate double-puppet registration with"
                 " `synapse_dp_auth appservice` and use its as_token"
@@ -148,7 +162,11 @@ def run_appservice(
     token_answer = client.whoami(as_token)
     write(f"  GET {url} with the as_token: {token_answer.describe()}")
     user_answer = None
-    if token_answer.ok and server_of(user_id) == server_of(token_answer.user_id or ""):
+    if (
+        token_answer.ok
+        and token_answer.device_id is None
+        and server_of(user_id) == server_of(token_answer.user_id or "")
+    ):
         user_answer = client.whoami(as_token, user_id)
         write(f"  GET {url}?user_id={user_id} with the as_token: {user_answer.describe()}")
     diagnosis = diagnose_appservice(user_id, token_answer, user_answer)

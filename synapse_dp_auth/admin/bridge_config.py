@@ -39,11 +39,11 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import attr
 
+from synapse_dp_auth.admin import files
 from synapse_dp_auth.admin.families import (
     LEGACY_MAUTRIX_GO,
     MATRIX_CORPORAL,
@@ -52,7 +52,12 @@ from synapse_dp_auth.admin.families import (
     MX_PUPPET_BRIDGE,
     Family,
 )
-from synapse_dp_auth.admin.registration import AS_TOKEN_PREFIX
+from synapse_dp_auth.admin.registration import (
+    AS_TOKEN_PREFIX,
+    ServerNameError,
+    server_of,
+    validate_server_name,
+)
 
 #: The mautrix secret that means "log in with m.login.application_service, the bridge's token".
 APPSERVICE_LOGIN_VALUE = "appservice"
@@ -94,6 +99,14 @@ class Method(enum.Enum):
     APPSERVICE_LOGIN = "m.login.application_service with the bridge's own as_token"
     #: A value the bridge does not use: double puppeting is off for the user's server.
     IGNORED = "none: the bridge ignores this value"
+    #: A value the bridge uses as written, where that cannot work (whitespace after the prefix).
+    UNUSABLE = "none: the bridge cannot use this value as written"
+    #: A server the bridge refuses to double-puppet for: not its own, not listed, no discovery.
+    NOT_ALLOWED = "none: the bridge does not double-puppet users of this server"
+
+
+#: The methods with which the bridge does not double-puppet the user at all.
+FAILING_METHODS = frozenset({Method.IGNORED, Method.UNUSABLE, Method.NOT_ALLOWED})
 
 
 @attr.s(frozen=True, auto_attribs=True, kw_only=True)
@@ -119,7 +132,7 @@ class DoublePuppetPlan:
     family: Family | None = None
     #: Why the method is what it is.
     explanation: str = ""
-    #: What to write instead, when the config as written cannot work (:attr:`Method.IGNORED`).
+    #: What to write instead, when the config as written cannot work (:data:`FAILING_METHODS`).
     remedy: str | None = None
     #: Things worth knowing that do not decide the outcome.
     notes: tuple[str, ...] = ()
@@ -127,7 +140,7 @@ class DoublePuppetPlan:
     @property
     def works_without_change(self) -> bool:
         """Whether the config, as written, has double puppeting on for the user at all."""
-        return self.method is not Method.IGNORED
+        return self.method not in FAILING_METHODS
 
 
 # -- reading the file -----------------------------------------------------------------------------
@@ -138,29 +151,19 @@ def load_bridge_config(path: str) -> Mapping[str, Any]:
 
     Errors say where the file is broken, never quote its lines (a line may hold a secret).
     """
-    import yaml
-
-    from synapse_dp_auth.admin.checkconfig import _yaml_problem
-    from synapse_dp_auth.config import error_reason
-
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise BridgeConfigError(f"cannot read {path}: not valid UTF-8") from None
-    except OSError as error:
-        raise BridgeConfigError(f"cannot read {path}: {error_reason(error)}") from None
     loaded: object
-    if text.lstrip().startswith("{"):
-        try:
-            loaded = json.loads(text)
-        except ValueError as error:
-            # JSONDecodeError's message is position only ("Expecting ',' delimiter: line 3 ...").
-            raise BridgeConfigError(f"{path} is not valid JSON: {error}") from None
-    else:
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise BridgeConfigError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
+    try:
+        _, text = files.read_text(path)
+        if text.lstrip().startswith("{"):
+            try:
+                loaded = json.loads(text)
+            except ValueError as error:
+                # JSONDecodeError's message is position only ("Expecting ',' delimiter: line 3").
+                raise BridgeConfigError(f"{path} is not valid JSON: {error}") from None
+        else:
+            loaded = files.parse_yaml(text, path)
+    except files.SourceError as error:
+        raise BridgeConfigError(str(error)) from None
     if not isinstance(loaded, dict):
         raise BridgeConfigError(
             f"{path} does not hold a mapping of settings, as a bridge's config file does"
@@ -200,11 +203,6 @@ def identify(config: Mapping[str, Any], path: str) -> BridgeKind:
 # -- the decision --------------------------------------------------------------------------------
 
 
-def server_of(user_id: str) -> str:
-    """The server name of a full user ID: everything after the first colon (it may hold a port)."""
-    return user_id.partition(":")[2]
-
-
 def plan_double_puppet(config: Mapping[str, Any], path: str, user_id: str) -> DoublePuppetPlan:
     """What the bridge whose config this is will do to double-puppet ``user_id``.
 
@@ -221,6 +219,20 @@ def plan_double_puppet(config: Mapping[str, Any], path: str, user_id: str) -> Do
 def _mautrix(
     kind: BridgeKind, config: Mapping[str, Any], path: str, user_id: str
 ) -> DoublePuppetPlan:
+    """The plan the secret's value makes, unless the bridge refuses the user's server outright
+    (then that is the plan, whatever the value)."""
+    plan, refusal = _mautrix_value(kind, config, path, user_id)
+    if refusal is None or not plan.works_without_change:
+        return plan
+    explanation, remedy = refusal
+    return attr.evolve(
+        plan, method=Method.NOT_ALLOWED, secret=None, explanation=explanation, remedy=remedy
+    )
+
+
+def _mautrix_value(
+    kind: BridgeKind, config: Mapping[str, Any], path: str, user_id: str
+) -> tuple[DoublePuppetPlan, tuple[str, str] | None]:
     address = _string(config, path, ("homeserver", "address"))
     domain = _server_name(config, path, ("homeserver", "domain"), user_id)
     if kind is BridgeKind.BRIDGEV2:
@@ -254,7 +266,7 @@ def _mautrix(
             f" {_kind_of(value)}): write it as {_wanted(kind, server)}"
         )
 
-    url, url_key, url_problem = _mautrix_url(
+    url, url_key, url_problem, refusal = _mautrix_url(
         kind, config, path, server, domain, address, servers_key, discovery_key
     )
     common: dict[str, Any] = {
@@ -267,12 +279,31 @@ def _mautrix(
         "secret_key": secret_key,
     }
     if value.startswith(AS_TOKEN_PREFIX):
-        token = value[len(AS_TOKEN_PREFIX) :].strip()
-        if not token:
+        # Both generations remove the prefix and nothing else (mautrix-go
+        # bridgev2/matrix/doublepuppet.go, mautrix-python custom_puppet.py _fresh_intent).
+        token = value[len(AS_TOKEN_PREFIX) :]
+        if not token.strip():
             raise BridgeConfigError(
                 f"{path}: {secret_key} is `as_token:` with nothing after it: write"
                 f" {_wanted(kind, server)}"
             )
+        if token != token.strip():
+            plan = DoublePuppetPlan(
+                **common,
+                method=Method.UNUSABLE,
+                explanation=(
+                    f"the value of {secret_key} has whitespace around the token after"
+                    " `as_token:`; the bridge removes only the prefix and sends the rest as it is,"
+                    " so Synapse finds no token in the request (Authorization: Bearer followed by"
+                    " two spaces) or one it does not know"
+                ),
+                remedy=(
+                    "remove the space after `as_token:` (and any around the token): write"
+                    f" {_wanted(kind, server)}"
+                ),
+                notes=tuple(notes),
+            )
+            return plan, refusal
         explanation = (
             "the value starts with `as_token:`, so the bridge sends the rest as an appservice"
             " token with ?user_id=, without logging in (it must be the as_token of a"
@@ -280,15 +311,16 @@ def _mautrix(
         )
         if kind is BridgeKind.MAUTRIX_PYTHON:
             notes.append("mautrix-python reads `as_token:` since version 0.20.1")
-        return DoublePuppetPlan(
+        plan = DoublePuppetPlan(
             **common,
             method=Method.APPSERVICE_TOKEN,
             secret=token,
             explanation=explanation,
             notes=tuple(notes),
         )
+        return plan, refusal
     if kind is BridgeKind.BRIDGEV2:
-        return DoublePuppetPlan(
+        plan = DoublePuppetPlan(
             **common,
             method=Method.IGNORED,
             explanation=(
@@ -302,9 +334,10 @@ def _mautrix(
             remedy=_USE_APPSERVICE_METHOD + _wanted(kind, server),
             notes=tuple(notes),
         )
-    if value.strip() == APPSERVICE_LOGIN_VALUE:
+        return plan, refusal
+    if value == APPSERVICE_LOGIN_VALUE:  # compared exactly, as both generations do
         token = _string(config, path, ("appservice", "as_token"))
-        return DoublePuppetPlan(
+        plan = DoublePuppetPlan(
             **common,
             method=Method.APPSERVICE_LOGIN,
             secret=token,
@@ -317,6 +350,7 @@ def _mautrix(
             ),
             notes=tuple(notes),
         )
+        return plan, refusal
     family = KIND_FAMILY[kind]
     notes.append(
         "when this bridge is upgraded to its bridgev2 release, that migrates this config and"
@@ -324,7 +358,7 @@ def _mautrix(
         " `as_token:` is ignored: switch to the appservice method first (this bridge reads"
         f" `as_token:` too): {_wanted(kind, server)}"
     )
-    return DoublePuppetPlan(
+    plan = DoublePuppetPlan(
         **common,
         method=Method.SHARED_SECRET,
         secret=value,
@@ -335,6 +369,7 @@ def _mautrix(
         ),
         notes=tuple(notes),
     )
+    return plan, refusal
 
 
 def _mautrix_url(
@@ -346,32 +381,47 @@ def _mautrix_url(
     address: str,
     servers_key: tuple[str, ...],
     discovery_key: tuple[str, ...],
-) -> tuple[str | None, str, str | None]:
+) -> tuple[str | None, str, str | None, tuple[str, str] | None]:
     """Where a mautrix bridge sends the user's requests: its map of servers, else its own
     homeserver for its own server name (``doublepuppet.go``'s ``newClient`` for both Go
-    generations, ``custom_puppet.py``'s ``_login_with_shared_secret`` for Python)."""
+    generations, ``custom_puppet.py``'s ``_login_with_shared_secret`` for Python).
+
+    Returns the URL (``None`` when the config alone does not tell), the key it came from, why
+    there is no URL, and, when the bridge refuses the server outright (not its own, not in the
+    map, no discovery: "double puppeting from ... is not allowed" in ``doublepuppet.go``,
+    ``can_auto_login`` in ``custom_puppet.py``), the explanation and remedy of that refusal.
+    """
     servers = _map(config, path, servers_key, required=False)
     if server in servers:
         url = servers[server]
         key = f"{_dotted(servers_key)}[{json.dumps(server)}]"
         if not isinstance(url, str) or not url.strip():
             raise BridgeConfigError(f"{path}: {key} must be the homeserver's URL")
-        return url.strip(), key, None
+        return url.strip(), key, None, None
     if server == domain:
-        return address, "homeserver.address", None
-    discovery = _get(config, discovery_key) is True and kind is not BridgeKind.MAUTRIX_PYTHON
-    how = (
-        f"the bridge would look it up with .well-known ({_dotted(discovery_key)}: true), which"
-        " this command does not do"
-        if discovery
-        else f"the bridge refuses it: {server} is not in {_dotted(servers_key)}"
-    )
-    problem = (
-        f"{server} is not this bridge's server ({domain}, homeserver.domain), so the bridge needs"
-        f" that server's address: {how}. Give HOMESERVER_URL, or add {server} to"
+        return address, "homeserver.address", None, None
+    not_ours = (
+        f"{server} is not this bridge's server ({domain}, homeserver.domain) and not in"
         f" {_dotted(servers_key)}"
     )
-    return None, _dotted(servers_key), problem
+    if _get(config, discovery_key) is True and kind is not BridgeKind.MAUTRIX_PYTHON:
+        problem = (
+            f"{path}: {not_ours}, so the bridge would look its address up with .well-known"
+            f" ({_dotted(discovery_key)}: true), which this command does not do. Give"
+            f" HOMESERVER_URL (the address {server}'s .well-known names), or add {server} to"
+            f" {_dotted(servers_key)}"
+        )
+        return None, _dotted(servers_key), problem, None
+    if kind is BridgeKind.MAUTRIX_PYTHON:
+        how = "mautrix-python double-puppets only its own server and those listed there"
+    else:
+        how = f"discovery is off ({_dotted(discovery_key)} is not true)"
+    refusal = (
+        f"{not_ours}, and {how}: the bridge refuses to double-puppet {server}'s users",
+        f"add {server} with its homeserver's URL to {_dotted(servers_key)}, e.g."
+        f" {_dotted(servers_key)}: {{{json.dumps(server)}: <the URL of {server}'s homeserver>}}",
+    )
+    return None, _dotted(servers_key), f"{path}: {refusal[0]}", refusal
 
 
 def _mx_puppet(config: Mapping[str, Any], path: str, user_id: str) -> DoublePuppetPlan:
@@ -483,11 +533,20 @@ def _dotted(key: tuple[str, ...]) -> str:
 
 
 def _kind_of(value: object) -> str:
+    """What a YAML value is, in words (never the value itself: it may be a secret)."""
     if value is None:
         return "empty"
     if isinstance(value, str):
-        return "an empty string"
-    return f"a {type(value).__name__}, not a string"
+        return "a string" if value.strip() else "an empty string"
+    if isinstance(value, bool):  # before int: YAML's true and false are bools, and bools ints
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a value of type {type(value).__name__}"
 
 
 def _string(config: Mapping[str, Any], path: str, key: tuple[str, ...]) -> str:
@@ -523,6 +582,14 @@ def _has_port(server: str) -> bool:
     return bool(colon and host and port.isdigit() and not host.endswith(":"))
 
 
+def _is_server_name(name: str) -> bool:
+    try:
+        validate_server_name(name)
+    except ServerNameError:
+        return False
+    return True
+
+
 def _server_name(config: Mapping[str, Any], path: str, key: tuple[str, ...], user_id: str) -> str:
     """The bridge's server name. One with a port is refused unless the user's IDs carry that
     very port: it is almost always the address's port written into the wrong key."""
@@ -555,13 +622,23 @@ def _no_secret(
     secrets: Mapping[str, Any],
     kind: BridgeKind,
 ) -> str:
-    """No secret for the user's server; lists the server names there (names are not secret)."""
-    names = ", ".join(sorted(secrets)) or "none"
+    """No secret for the user's server; lists the keys that are server names (names are not
+    secret). Any other key is only counted: a YAML typo (``example.org:as_token:...`` without the
+    space, or a missing colon) turns the secret itself into the key."""
+    names = sorted(name for name in secrets if _is_server_name(name))
+    others = len(secrets) - len(names)
+    listed = ", ".join(names) or "none"
+    if others:
+        listed += (
+            f" (and {others} {'entry that is' if others == 1 else 'entries that are'} not a"
+            " server name, not shown: a key may hold a secret when the space after its colon is"
+            " missing)"
+        )
     text = (
         f"{path}: {_dotted(key)} has no entry for {server} (the part of the user ID after the"
-        f" colon), so the bridge does not double-puppet its users; entries: {names}"
+        f" colon), so the bridge does not double-puppet its users; entries: {listed}"
     )
-    near = [name for name in secrets if _has_port(name) and name.rpartition(":")[0] == server]
+    near = [name for name in names if _has_port(name) and name.rpartition(":")[0] == server]
     if near:
         text += f". {near[0]!r} has a port: the key must be the server name exactly as in user IDs"
     if KIND_FAMILY[kind].appservice_setting is not None:

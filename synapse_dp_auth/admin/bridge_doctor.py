@@ -11,7 +11,7 @@ from typing import TextIO
 
 from synapse_dp_auth.admin import doctor
 from synapse_dp_auth.admin.appservice_check import run_appservice
-from synapse_dp_auth.admin.bridge_config import DoublePuppetPlan, Method
+from synapse_dp_auth.admin.bridge_config import FAILING_METHODS, DoublePuppetPlan, Method
 from synapse_dp_auth.admin.client import HomeserverClient
 
 
@@ -29,7 +29,7 @@ def describe_plan(plan: DoublePuppetPlan) -> list[str]:
         f"  secret for this user's server: {plan.secret_key} (not shown)",
         f"  double puppeting: {plan.method.value}",
     ]
-    if plan.method is not Method.IGNORED:  # the verdict below says why
+    if plan.method not in FAILING_METHODS:  # the verdict below says why
         lines.append(f"      {plan.explanation}")
     lines += [f"  note: {note}" for note in plan.notes]
     return lines
@@ -56,7 +56,7 @@ def run_bridge_plan(
     for line in describe_plan(plan):
         write(line)
     write("")
-    if plan.method is Method.IGNORED or plan.secret is None:
+    if plan.method in FAILING_METHODS or plan.secret is None:
         write(f"FAIL  {plan.kind.value} double puppeting for {user_id}")
         write(f"      {plan.explanation}")
         if plan.remedy:

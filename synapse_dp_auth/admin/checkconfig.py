@@ -14,8 +14,10 @@ from typing import Any, TextIO
 from synapse_dp_auth.admin import registration_checks
 from synapse_dp_auth.admin.diagnosis import choose_login_type
 from synapse_dp_auth.admin.families import FAMILIES, Choice
+from synapse_dp_auth.admin.files import SourceError
+from synapse_dp_auth.admin.files import read_yaml as read_yaml_file
 from synapse_dp_auth.admin.registration import ServerNameError, validate_server_name
-from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, error_reason, parse_config
+from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, parse_config
 from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 
 MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
@@ -74,31 +76,10 @@ def load_homeserver_config(paths: Sequence[str]) -> tuple[dict[str, Any], dict[s
 def read_yaml(path: Path) -> Any:
     """One YAML file's content; :class:`ConfigFileError` names the file (and the line) when it
     cannot be read or parsed, without quoting any of it: it may hold a secret or a token."""
-    import yaml
-
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        # Not error_reason: the decoder's message quotes the offending byte, which may be
-        # one of an inline shared_secret.
-        raise ConfigFileError(f"cannot read {path}: not valid UTF-8") from None
-    except OSError as error:
-        raise ConfigFileError(f"cannot read {path}: {error_reason(error)}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigFileError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
-
-
-def _yaml_problem(error: Exception) -> str:
-    """Where and what, without PyYAML's snippet of the line: that line may hold a secret."""
-    parts = []
-    for text_name, mark_name in (("context", "context_mark"), ("problem", "problem_mark")):
-        text, mark = getattr(error, text_name, None), getattr(error, mark_name, None)
-        if text:
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            parts.append(f"{text}{where}")
-    return ": ".join(parts) or type(error).__name__
+        return read_yaml_file(str(path))
+    except SourceError as error:
+        raise ConfigFileError(str(error)) from None
 
 
 class ConfigReport:
@@ -184,7 +165,10 @@ def check_homeserver_config(
                 " setting"
             )
     registrations = _registration_files(config, sources, report)
-    server_name, server_name_problem = _server_name(config, sources)
+    try:
+        server_name, server_name_problem = configured_server_name(config, sources), ""
+    except ConfigFileError as error:
+        server_name, server_name_problem = None, str(error)
     double_puppets = (
         registration_checks.find_double_puppets(server_name, registrations)
         if server_name is not None
@@ -242,16 +226,19 @@ def _registration_files(
     return files
 
 
-def _server_name(config: Mapping[str, Any], sources: Mapping[str, str]) -> tuple[str | None, str]:
-    """homeserver.yaml's ``server_name`` if it is a valid one, else ``None`` and why not."""
+def configured_server_name(config: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+    """homeserver.yaml's ``server_name``, checked as a Matrix server name;
+    :class:`ConfigFileError` names the file (every file read, when none has the key)."""
+    where = sources.get("server_name") or " / ".join(dict.fromkeys(sources.values())) or "?"
     value = config.get("server_name")
-    where = f"server_name (in {sources.get('server_name', '?')})"
+    if value is None:
+        raise ConfigFileError(f"{where}: server_name is missing")
     if not isinstance(value, str):
-        return None, f"{where} is missing or not a string"
+        raise ConfigFileError(f"{where}: server_name must be a string, not {type(value).__name__}")
     try:
-        return validate_server_name(value), ""
+        return validate_server_name(value)
     except ServerNameError as error:
-        return None, f"{where}: {error}"
+        raise ConfigFileError(f"{where}: server_name: {error}") from None
 
 
 def _report_registrations(

@@ -15,9 +15,9 @@ import contextlib
 import getpass
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from synapse_dp_auth.admin import (
     appservice,
@@ -25,6 +25,7 @@ from synapse_dp_auth.admin import (
     bridge_doctor,
     checkconfig,
     doctor,
+    files,
     sessions,
 )
 from synapse_dp_auth.admin.appservice_check import run_appservice
@@ -39,9 +40,9 @@ from synapse_dp_auth.admin.registration import (
     DEFAULT_ID,
     RegistrationError,
     ServerNameError,
+    validate_registration_id,
     validate_server_name,
 )
-from synapse_dp_auth.config import error_reason
 from synapse_dp_auth.token import make_token
 
 SECRET_ENV = "SYNAPSE_DP_AUTH_SECRET"
@@ -93,22 +94,19 @@ def _secret_from_file(path: str, what: str = "secret") -> str:
 
     A UTF-8 byte order mark (as some Windows editors write) is not part of the secret, as the
     module itself reads the file."""
-    source = "stdin" if path == "-" else path
-    try:
-        if path == "-":
-            text = sys.stdin.read().removeprefix("\ufeff")
-        else:
-            with open(path, encoding="utf-8-sig") as file:
-                text = file.read()
-    except UnicodeDecodeError:
-        # Not error_reason: the decoder's message quotes the offending byte of the secret.
-        raise CliError(f"cannot read {source}: not valid UTF-8", EXIT_USAGE) from None
-    except OSError as error:
-        raise CliError(f"cannot read {source}: {error_reason(error)}", EXIT_USAGE) from None
+    source, text = _read_source(path)
     for line in text.splitlines():
         if line.strip():
             return _encodable(line.strip(), source)
     raise CliError(f"{source} holds no {what}", EXIT_USAGE)
+
+
+def _read_source(path: str) -> tuple[str, str]:
+    """``(label, text)`` of a secret or token file (``-``: stdin); errors quote nothing of it."""
+    try:
+        return files.read_text(path, dash_is_stdin=True)
+    except files.SourceError as error:
+        raise CliError(str(error), EXIT_USAGE) from None
 
 
 def _encodable(secret: str, source: str) -> str:
@@ -163,17 +161,7 @@ def _as_token_from_file(path: str) -> str:
     its first non-blank line. Errors name the file, never its content."""
     import yaml
 
-    source = "stdin" if path == "-" else path
-    try:
-        if path == "-":
-            text = sys.stdin.read().removeprefix("\ufeff")
-        else:
-            with open(path, encoding="utf-8-sig") as file:
-                text = file.read()
-    except UnicodeDecodeError:
-        raise CliError(f"cannot read {source}: not valid UTF-8", EXIT_USAGE) from None
-    except OSError as error:
-        raise CliError(f"cannot read {source}: {error_reason(error)}", EXIT_USAGE) from None
+    source, text = _read_source(path)
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError:
@@ -206,6 +194,19 @@ def _user_id(value: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a full user ID like @alice:example.org (the token signs the full ID)"
         )
+    return value
+
+
+def _registration_id(value: str) -> str:
+    try:
+        return validate_registration_id(value)
+    except RegistrationError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--id ")) from None
+
+
+def _output_file(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("the path is empty: give the file to write")
     return value
 
 
@@ -347,7 +348,11 @@ def _doctor_bridge_config(args: argparse.Namespace, out: TextIO) -> int:
 def command_appservice(args: argparse.Namespace, out: TextIO) -> int:
     if args.config:
         config, sources = checkconfig.load_homeserver_config(args.config)
-        server_name = configured_server_name(config, sources)
+        try:
+            server_name = checkconfig.configured_server_name(config, sources)
+        except checkconfig.ConfigFileError as error:
+            hint = " (give --server-name instead)" if config.get("server_name") is None else ""
+            raise CliError(f"{error}{hint}") from None
     else:
         server_name = args.server_name
     path = Path(args.file)
@@ -359,20 +364,6 @@ def command_appservice(args: argparse.Namespace, out: TextIO) -> int:
         appservice.next_steps(path, server_name, registration, config_paths=args.config or ())
     )
     return EXIT_OK
-
-
-def configured_server_name(config: Mapping[str, Any], sources: Mapping[str, str]) -> str:
-    """homeserver.yaml's ``server_name``, checked as a Matrix server name; errors name the file."""
-    where = sources.get("server_name") or " / ".join(dict.fromkeys(sources.values())) or "?"
-    value = config.get("server_name")
-    if value is None:
-        raise CliError(f"{where}: server_name is missing (give --server-name instead)")
-    if not isinstance(value, str):
-        raise CliError(f"{where}: server_name must be a string, not {type(value).__name__}")
-    try:
-        return validate_server_name(value)
-    except ServerNameError as error:
-        raise CliError(f"{where}: server_name: {error}") from None
 
 
 # -- sessions --------------------------------------------------------------------------------------
@@ -558,10 +549,16 @@ def build_parser() -> argparse.ArgumentParser:
         " next steps: the app_service_config_files entry for homeserver.yaml and each bridge"
         " family's setting, with the as_token. Bridges that do no shared-secret login (mautrix-go"
         " bridgev2) and every bridge under the Matrix Authentication Service double-puppet this"
-        " way, without this module. FILE must not exist. Exit 0 when written.",
+        " way, without this module. FILE must not exist. Exit 0 when written; 1 when FILE"
+        " cannot be written or the homeserver config (-c) cannot be read or has no valid"
+        " server_name (a problem in a file); 2 for a mistake in the command line itself (an"
+        " invalid --server-name or --id included).",
     )
     register.add_argument(
-        "file", metavar="FILE", help="where to write it, e.g. /etc/matrix-synapse/doublepuppet.yaml"
+        "file",
+        metavar="FILE",
+        type=_output_file,
+        help="where to write it, e.g. /etc/matrix-synapse/doublepuppet.yaml",
     )
     server = register.add_mutually_exclusive_group(required=True)
     server.add_argument(
@@ -581,6 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     register.add_argument(
         "--id",
+        type=_registration_id,
         default=DEFAULT_ID,
         metavar="ID",
         help=f"the registration's id, unique among the registrations (default: {DEFAULT_ID})",

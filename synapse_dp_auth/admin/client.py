@@ -153,6 +153,7 @@ class HomeserverClient:
             errcode=_str_or_none(answer.get("errcode")),
             error=_str_or_none(answer.get("error")),
             user_id=_str_or_none(answer.get("user_id")) if status == 200 else None,
+            device_id=_str_or_none(answer.get("device_id")) if status == 200 else None,
         )
 
     def logout(self, access_token: str) -> None:

@@ -71,6 +71,8 @@ class WhoamiOutcome:
     errcode: str | None = None
     error: str | None = None
     user_id: str | None = None
+    #: The device of the token: a user's access token has one, an ``as_token`` none.
+    device_id: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -86,13 +86,31 @@ def validate_server_name(server_name: str) -> str:
     return server_name
 
 
+def server_of(user_id: str) -> str:
+    """The server name of a full user ID: everything after the first colon (it may hold a port,
+    and an IPv6 literal's colons)."""
+    return user_id.partition(":")[2]
+
+
 def user_regex(server_name: str) -> str:
-    """The namespace regex for every user of ``server_name``: ``@.*:`` and the name escaped.
+    """The namespace regex for every user of ``server_name`` and no one else: ``@.*:``, the name
+    escaped, ``$``.
 
     Escaped, because an unescaped ``.`` also matches other servers' names and ``[`` of an IPv6
-    literal would open a character class. Synapse matches it at the start of the user ID.
+    literal would open a character class. Anchored with ``$``, because Synapse matches only at
+    the start of the user ID (``re.match``): without it, ``@.*:example\\.org`` also matches
+    ``@a:example.org.evil.example`` and ``@a:example.org:8448``.
     """
-    return "@.*:" + re.escape(validate_server_name(server_name))
+    return "@.*:" + re.escape(validate_server_name(server_name)) + "$"
+
+
+def validate_registration_id(registration_id: str) -> str:
+    """``registration_id`` if it is a plain name, else :class:`RegistrationError` (``--id``)."""
+    if not _REGISTRATION_ID.fullmatch(registration_id):
+        raise RegistrationError(
+            f"--id {registration_id!r}: use 1 to 64 letters, digits, '.', '_' or '-'"
+        )
+    return registration_id
 
 
 def build_registration(server_name: str, registration_id: str = DEFAULT_ID) -> dict[str, Any]:
@@ -102,10 +120,7 @@ def build_registration(server_name: str, registration_id: str = DEFAULT_ID) -> d
     ``as_token`` shared by two registrations, and one shared with a bridge would let that
     bridge's registration be used for double puppeting (or the other way round).
     """
-    if not _REGISTRATION_ID.fullmatch(registration_id):
-        raise RegistrationError(
-            f"--id {registration_id!r}: use 1 to 64 letters, digits, '.', '_' or '-'"
-        )
+    validate_registration_id(registration_id)
     return {
         "id": registration_id,
         "url": None,  # Synapse pushes no events: this appservice is never a bridge.
@@ -135,13 +150,23 @@ def write_registration(path: Path, text: str) -> None:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        if path.is_dir():
+            raise RegistrationError(
+                f"{path} is a directory: give the path of the file to write in it, e.g."
+                f" {path / 'doublepuppet.yaml'}"
+            ) from None
         raise RegistrationError(
             f"{path} already exists: not overwriting it (it may be a registration Synapse"
             " loads, whose as_token bridges use); give another path, or remove it first"
         ) from None
-    except FileNotFoundError:
+    except FileNotFoundError as error:
+        if not path.parent.is_dir():
+            raise RegistrationError(
+                f"cannot write {path}: the directory {path.parent} does not exist"
+            ) from None
+        # The directory is there, but no file can be made in it (/proc, a dangling link, ...).
         raise RegistrationError(
-            f"cannot write {path}: the directory {path.parent} does not exist"
+            f"cannot write {path}: {error.strerror or type(error).__name__}"
         ) from None
     except OSError as error:
         raise RegistrationError(

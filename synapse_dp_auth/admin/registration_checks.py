@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -159,7 +160,11 @@ def _looks_catch_all(regex: object, server_name: str) -> bool:
 
 
 def _shape_problems(path: str, content: Any) -> list[str]:
-    """What makes Synapse refuse the file at start-up, as it checks it (key by key)."""
+    """What makes Synapse refuse the file at start-up, as its loader checks it key by key
+    (Synapse 1.163.2 ``synapse/config/appservice.py`` ``_load_appservice`` and
+    ``ApplicationService._check_namespaces``), for the keys a registration for double puppeting
+    or a bridge has; the loader's checks of experimental keys (``org.matrix.msc3202``,
+    ``io.element.*``) and of ``ip_range_whitelist`` are not repeated here."""
     if not isinstance(content, dict):
         return [f"{path} does not hold a registration (a mapping with id, as_token, ...)"]
     problems = [
@@ -167,6 +172,17 @@ def _shape_problems(path: str, content: Any) -> list[str]:
         for key in REQUIRED_STRINGS
         if not isinstance(content.get(key), str)
     ]
+    localpart = content.get("sender_localpart")
+    if isinstance(localpart, str) and urllib.parse.quote(localpart) != localpart:
+        problems.append(
+            f"{path}: sender_localpart may hold only letters, digits and '_.-~/' (Synapse refuses"
+            " a localpart with characters that need URL encoding, and does not start)"
+        )
+    protocols = content.get("protocols")
+    if protocols and (
+        not isinstance(protocols, list) or not all(isinstance(p, str) for p in protocols)
+    ):
+        problems.append(f"{path}: protocols must be a list of strings (Synapse refuses to start)")
     if "url" not in content or not (content["url"] is None or isinstance(content["url"], str)):
         problems.append(
             f"{path}: url must be a string or an explicit null (url: null), not missing"
@@ -179,11 +195,14 @@ def _shape_problems(path: str, content: Any) -> list[str]:
         )
         return problems
     for key in NAMESPACES:
-        entries = namespaces.get(key)
-        if entries is None:
-            continue
+        if key not in namespaces:
+            continue  # optional; but present, even empty (null), it must be a list
+        entries = namespaces[key]
         if not isinstance(entries, list):
-            problems.append(f"{path}: namespaces.{key} must be a list")
+            problems.append(
+                f"{path}: namespaces.{key} must be a list (Synapse refuses to start)"
+                + (f": write {key}: [] or remove the key" if entries is None else "")
+            )
             continue
         for index, entry in enumerate(entries):
             where = f"{path}: namespaces.{key}[{index}]"
@@ -234,16 +253,8 @@ def _check_one(
                     f" ({server_name}), e.g. {missed}: write {expected!r}",
                 )
             )
-        elif "." in server_name and re.compile(regex).match(
-            f"@alice:{server_name.replace('.', 'x')}"
-        ):
-            findings.append(
-                Finding(
-                    Level.WARNING,
-                    f"{key}.regex {regex!r} also matches users of other servers (an unescaped"
-                    f" '.' matches any character): write {expected!r}",
-                )
-            )
+        else:
+            findings.extend(_too_wide(key, regex, server_name, expected))
         if entry["exclusive"]:
             findings.append(
                 Finding(
@@ -273,6 +284,51 @@ def _check_one(
             )
         )
     return findings
+
+
+#: A server name unlike any the checks are run for.
+_UNRELATED_SERVER = "unrelated-server.example"
+
+
+def _too_wide(key: str, regex: str, server_name: str, expected: str) -> list[Finding]:
+    """A regex that covers this server's users and also other servers': a warning when it is
+    not tied to this server at all or has an unescaped ``.``; a note when only the ``$`` at its
+    end is missing (Synapse matches from the start only, so it also matches longer server
+    names; harmless for double puppeting, as Synapse acts only for users that exist here)."""
+    compiled = re.compile(regex)
+
+    def matches(other: str) -> bool:
+        return other != server_name and bool(compiled.match(f"@alice:{other}"))
+
+    if matches(_UNRELATED_SERVER):
+        return [
+            Finding(
+                Level.WARNING,
+                f"{key}.regex {regex!r} matches the users of every server, e.g."
+                f" @alice:{_UNRELATED_SERVER} (nothing in it names {server_name}): write"
+                f" {expected!r}",
+            )
+        ]
+    if matches(server_name.replace(".", "x")):
+        return [
+            Finding(
+                Level.WARNING,
+                f"{key}.regex {regex!r} also matches users of other servers, e.g."
+                f" @alice:{server_name.replace('.', 'x')} (an unescaped '.' matches any"
+                f" character): write {expected!r}",
+            )
+        ]
+    longer = f"{server_name}.{_UNRELATED_SERVER}"
+    if matches(longer):
+        return [
+            Finding(
+                Level.NOTE,
+                f"{key}.regex {regex!r} also matches longer server names, e.g. @alice:{longer}"
+                " (Synapse matches from the start of the user ID only); harmless for double"
+                f" puppeting, but to say exactly what is meant, write {expected!r}",
+            )
+        ]
+    return []
 
 
 def _collisions(usable: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Finding]:
