@@ -34,6 +34,9 @@ SCHEMA = (
 #: The most rows one listing returns; an admin narrows the filter to see the rest.
 MAX_ROWS = 10_000
 
+#: The largest ``BIGINT``: a larger ``since_ts`` would make the database raise (a 500).
+_MAX_TS = 2**63 - 1
+
 
 class Cursor(Protocol):
     """What is needed of a database cursor: Synapse's ``LoggingTransaction`` has it."""
@@ -73,7 +76,8 @@ def parse_filter(args: Mapping[str, Sequence[str]]) -> SessionFilter:
     """The filter from a listing's query parameters (``fingerprint``, ``user_id``, ``since_ts``).
 
     Raises:
-        FilterError: for a repeated or unknown parameter, or a ``since_ts`` that is not a number.
+        FilterError: for a repeated or unknown parameter, a ``since_ts`` that is not a number a
+            ``BIGINT`` holds, or a value with a NUL character (PostgreSQL's text cannot hold one).
     """
     unknown = sorted(set(args) - {"fingerprint", "user_id", "since_ts"})
     if unknown:
@@ -82,9 +86,11 @@ def parse_filter(args: Mapping[str, Sequence[str]]) -> SessionFilter:
     for name, given in args.items():
         if len(given) != 1:
             raise FilterError(f"give {name} once")
+        if "\x00" in given[0]:
+            raise FilterError(f"{name} must not contain a NUL character")
         values[name] = given[0]
     since = values.get("since_ts")
-    if since is not None and not (since.isascii() and since.isdigit()):
+    if since is not None and not (since.isascii() and since.isdigit() and int(since) <= _MAX_TS):
         raise FilterError("since_ts must be milliseconds since the epoch")
     return SessionFilter(
         secret_fingerprint=values.get("fingerprint"),

@@ -46,6 +46,10 @@ class SessionsTableTests(unittest.TestCase):
         both = SessionFilter(secret_fingerprint="bbbb1111", user_id="@a:x", since_ts=2001)
         self.assertEqual(sessions.select(self.txn, both), [])
 
+    def test_largest_since_ts_accepted_is_one_the_database_takes(self) -> None:
+        latest = parse_filter({"since_ts": [str(2**63 - 1)]})
+        self.assertEqual(sessions.select(self.txn, latest), [])
+
     def test_never_a_token_column(self) -> None:
         columns = [c[1] for c in self.txn.execute(f"PRAGMA table_info({sessions.TABLE})")]
         self.assertEqual(
@@ -68,6 +72,7 @@ class SessionsTableTests(unittest.TestCase):
 class ParseFilterTests(unittest.TestCase):
     def test_parameters(self) -> None:
         self.assertEqual(parse_filter({}), SessionFilter())
+        self.assertEqual(parse_filter({"since_ts": [str(2**63 - 1)]}).since_ts, 2**63 - 1)
         self.assertEqual(
             parse_filter({"fingerprint": ["abcd1234"], "user_id": ["@a:x"], "since_ts": ["5"]}),
             SessionFilter(secret_fingerprint="abcd1234", user_id="@a:x", since_ts=5),
@@ -80,6 +85,9 @@ class ParseFilterTests(unittest.TestCase):
             ({"since_ts": ["-1"]}, "since_ts must be"),
             ({"since_ts": ["1.5"]}, "since_ts must be"),
             ({"since_ts": ["١٢"]}, "since_ts must be"),
+            ({"since_ts": [str(2**63)]}, "since_ts must be"),
+            ({"user_id": ["@a\x00:x"]}, "user_id must not contain a NUL"),
+            ({"fingerprint": ["\x00"]}, "fingerprint must not contain a NUL"),
         ]:
             with self.assertRaisesRegex(FilterError, message):
                 parse_filter(args)

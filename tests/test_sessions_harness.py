@@ -154,3 +154,40 @@ class AllowUiAuthRecordingTests(RecordingTests):
             ],
         )
         self.assertEqual(self.recorded(), [])
+
+
+class AdminResourceTests(ModuleTestCase):
+    """The module's admin-only listing, served in Synapse's harness like any module resource."""
+
+    def create_resource_dict(self) -> dict[str, Any]:
+        resources: dict[str, Any] = super().create_resource_dict()
+        # Where Synapse keeps what modules register (no public accessor).
+        resources[sessions.ADMIN_PATH] = self.hs._module_web_resources[sessions.ADMIN_PATH]
+        return resources
+
+    def prepare(self, reactor: Any, clock: Any, hs: Any) -> None:
+        super().prepare(reactor, clock, hs)
+        self.register_user("root", "root's password", admin=True)
+        self.admin_token = self.login("root", "root's password")
+
+    def listing(self, query: str, access_token: str | None = None) -> Any:
+        return self.make_request("GET", f"{sessions.ADMIN_PATH}?{query}", access_token=access_token)
+
+    def test_admins_only(self) -> None:
+        alice_token = self.login(self.alice, USER_PASSWORD)
+        channel = self.listing("", alice_token)
+        self.assertEqual((channel.code, channel.json_body["errcode"]), (403, "M_FORBIDDEN"))
+        channel = self.listing("since_ts=now", alice_token)  # refused before parsing
+        self.assertEqual((channel.code, channel.json_body["errcode"]), (403, "M_FORBIDDEN"))
+        self.assertEqual(self.listing("").code, 401)
+        channel = self.listing("", self.admin_token)
+        self.assertEqual(channel.code, 200, channel.json_body)
+
+    def test_values_the_database_cannot_take_are_400_not_500(self) -> None:
+        for query in [f"since_ts={2**63}", "since_ts=" + "9" * 30, "user_id=%40a%00%3Ax"]:
+            channel = self.listing(query, self.admin_token)
+            self.assertEqual(
+                (channel.code, channel.json_body["errcode"]), (400, "M_INVALID_PARAM"), query
+            )
+        channel = self.listing(f"since_ts={2**63 - 1}", self.admin_token)
+        self.assertEqual((channel.code, channel.json_body["sessions"]), (200, []))
