@@ -159,3 +159,52 @@ def test_revoke_groups_devices_by_user_and_dry_run_does_nothing() -> None:
     assert "Dry run: would delete 3 device(s) of 2 user(s)" in out.getvalue()
     sessions.revoke(Client(), "token", listed, True, out)  # type: ignore[arg-type]
     assert deleted == [("@a:x", ["D1", "D3"]), ("@b:x", ["D2"])]
+
+
+class PagedClient:
+    """Answers a listing as the module does, ``page_size`` rows at a time (no homeserver)."""
+
+    def __init__(self, rows: list[dict[str, object]], page_size: int) -> None:
+        self.rows, self.page_size = rows, page_size
+        self.queries: list[dict[str, str]] = []
+
+    def list_sessions(self, admin_token: str, query: dict[str, str]) -> dict[str, object]:
+        self.queries.append(dict(query))
+        start = int(query.get("from", "0"))
+        answer: dict[str, object] = {
+            "sessions": self.rows[start : start + self.page_size],
+            "configured_fingerprints": ["0123abcd"],
+        }
+        if start + self.page_size < len(self.rows):
+            answer["next_token"] = str(start + self.page_size)
+        return answer
+
+
+def test_every_page_of_a_long_listing_is_read() -> None:
+    rows = [dict(ROW, device_id=f"D{number}") for number in range(5)]
+    client = PagedClient(rows, page_size=2)
+    out = io.StringIO()
+    listed = sessions.list_sessions(client, "token", {"user_id": "@a:x"}, out)  # type: ignore[arg-type]
+    assert [session.device_id for session in listed] == [f"D{number}" for number in range(5)]
+    assert client.queries == [
+        {"user_id": "@a:x"},
+        {"user_id": "@a:x", "from": "2"},
+        {"user_id": "@a:x", "from": "4"},
+    ]
+    assert out.getvalue().startswith("5 session(s) created by shared-secret logins")
+
+
+def test_a_row_seen_on_two_pages_is_listed_once() -> None:
+    client = PagedClient([ROW, dict(ROW, device_id="OTHER"), ROW], page_size=2)
+    listed, _ = sessions.fetch_all(client, "token", {})  # type: ignore[arg-type]
+    assert [session.device_id for session in listed] == ["ABCDEF", "OTHER"]
+
+
+@pytest.mark.parametrize("next_token", ["0", "-1", "x", 2, "", "\uff12"])
+def test_a_next_token_that_does_not_move_on_is_an_error(next_token: object) -> None:
+    class Client:
+        def list_sessions(self, admin_token: str, query: dict[str, str]) -> dict[str, object]:
+            return {"sessions": [ROW], "configured_fingerprints": [], "next_token": next_token}
+
+    with pytest.raises(HomeserverError, match="malformed next_token"):
+        sessions.fetch_all(Client(), "token", {})  # type: ignore[arg-type]

@@ -99,10 +99,31 @@ def write_table(out: TextIO, listed: Sequence[Listed], configured: set[str]) -> 
         out.write("  ".join(cells).rstrip() + "\n")
 
 
+def fetch_all(
+    client: HomeserverClient, admin_token: str, filters: Mapping[str, str]
+) -> tuple[list[Listed], set[str]]:
+    """Every session the filters match, page after page (the module answers a bounded page and
+    a ``next_token`` while more match); and the configured fingerprints."""
+    listed: dict[Listed, None] = {}  # a row seen on two pages (a page shifted by a new login)
+    query = dict(filters)
+    while True:
+        answer = client.list_sessions(admin_token, query)
+        page, configured = parse_listing(answer)
+        listed.update(dict.fromkeys(page))
+        next_token = answer.get("next_token")
+        if next_token is None:
+            return list(listed), configured
+        # Each page must move on, or a broken server would keep the command going for ever.
+        moves_on = isinstance(next_token, str) and next_token.isascii() and next_token.isdigit()
+        if not (moves_on and page and int(next_token) > int(query.get("from", "0"))):
+            raise HomeserverError("the sessions listing has a malformed next_token")
+        query["from"] = next_token
+
+
 def list_sessions(
     client: HomeserverClient, admin_token: str, filters: Mapping[str, str], out: TextIO
 ) -> list[Listed]:
-    listed, configured = parse_listing(client.list_sessions(admin_token, filters))
+    listed, configured = fetch_all(client, admin_token, filters)
     shown = ", ".join(sorted(configured)) or "none"
     out.write(
         f"{len(listed)} session(s) created by shared-secret logins"
@@ -117,11 +138,9 @@ def revoke(
     client: HomeserverClient, admin_token: str, listed: Sequence[Listed], yes: bool, out: TextIO
 ) -> None:
     """Delete the devices of ``listed`` per user (Synapse's admin API), or say what would be."""
-    by_user: dict[str, list[str]] = {}
+    by_user: dict[str, dict[str, None]] = {}  # dicts: in order, each device once, no scan
     for session in listed:
-        devices = by_user.setdefault(session.user_id, [])
-        if session.device_id not in devices:
-            devices.append(session.device_id)
+        by_user.setdefault(session.user_id, {})[session.device_id] = None
     count = sum(len(devices) for devices in by_user.values())
     if not yes:
         out.write(
@@ -130,7 +149,7 @@ def revoke(
         )
         return
     for user_id, devices in by_user.items():
-        client.delete_devices(admin_token, user_id, devices)
+        client.delete_devices(admin_token, user_id, list(devices))
         out.write(f"Deleted {len(devices)} device(s) of {server_text(user_id)}.\n")
     out.write(
         f"Revoked {count} session(s). The records stay, as history; a device already deleted"
