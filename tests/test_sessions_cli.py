@@ -166,6 +166,7 @@ class PagedClient:
 
     def __init__(self, rows: list[dict[str, object]], page_size: int) -> None:
         self.rows, self.page_size = rows, page_size
+        self.configured = ["0123abcd"]
         self.queries: list[dict[str, str]] = []
 
     def list_sessions(self, admin_token: str, query: dict[str, str]) -> dict[str, object]:
@@ -173,7 +174,7 @@ class PagedClient:
         start = int(query.get("from", "0"))
         answer: dict[str, object] = {
             "sessions": self.rows[start : start + self.page_size],
-            "configured_fingerprints": ["0123abcd"],
+            "configured_fingerprints": self.configured,
         }
         if start + self.page_size < len(self.rows):
             answer["next_token"] = str(start + self.page_size)
@@ -208,3 +209,15 @@ def test_a_next_token_that_does_not_move_on_is_an_error(next_token: object) -> N
 
     with pytest.raises(HomeserverError, match="malformed next_token"):
         sessions.fetch_all(Client(), "token", {})  # type: ignore[arg-type]
+
+
+def test_configured_fingerprints_are_escaped_too() -> None:
+    client = PagedClient([ROW], page_size=10)
+    client.configured = ["0123abcd", "\x1b]0;owned\x07"]
+    out = io.StringIO()
+    sessions.list_sessions(client, "token", {}, out)  # type: ignore[arg-type]
+    heading = out.getvalue().splitlines()[0]
+    assert "\x1b" not in out.getvalue()
+    assert heading.endswith(
+        "(fingerprints of the secrets configured now: \\x1b]0;owned\\x07, 0123abcd)"
+    )

@@ -124,7 +124,7 @@ def list_sessions(
     client: HomeserverClient, admin_token: str, filters: Mapping[str, str], out: TextIO
 ) -> list[Listed]:
     listed, configured = fetch_all(client, admin_token, filters)
-    shown = ", ".join(sorted(configured)) or "none"
+    shown = ", ".join(server_text(fingerprint) for fingerprint in sorted(configured)) or "none"
     out.write(
         f"{len(listed)} session(s) created by shared-secret logins"
         f" (fingerprints of the secrets configured now: {shown})\n"
