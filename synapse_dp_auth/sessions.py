@@ -84,11 +84,13 @@ def parse_filter(args: Mapping[str, Sequence[str]]) -> SessionFilter:
             number a ``BIGINT`` holds, or a value with a NUL character (PostgreSQL's text cannot
             hold one).
     """
-    unknown = sorted(set(args) - {"fingerprint", "user_id", "since_ts", "from"})
+    # access_token is Synapse's: its auth takes a token from the query string too.
+    given_args = {name: given for name, given in args.items() if name != "access_token"}
+    unknown = sorted(set(given_args) - {"fingerprint", "user_id", "since_ts", "from"})
     if unknown:
         raise FilterError(f"unknown query parameter {unknown[0]!r}")
     values: dict[str, str] = {}
-    for name, given in args.items():
+    for name, given in given_args.items():
         if len(given) != 1:
             raise FilterError(f"give {name} once")
         if "\x00" in given[0]:

@@ -87,6 +87,10 @@ class ParseFilterTests(unittest.TestCase):
             SessionFilter(secret_fingerprint="abcd1234", user_id="@a:x", since_ts=5, start=7),
         )
 
+    def test_access_token_is_left_to_synapse(self) -> None:
+        args = {"access_token": ["syt_x"], "user_id": ["@a:x"]}
+        self.assertEqual(parse_filter(args), SessionFilter(user_id="@a:x"))
+
     def test_rejections(self) -> None:
         for args, message in [
             ({"limit": ["1"]}, "unknown query parameter 'limit'"),

@@ -185,6 +185,11 @@ class AdminResourceTests(ModuleTestCase):
         self.assertEqual(self.listing("").code, 401)
         channel = self.listing("", self.admin_token)
         self.assertEqual(channel.code, 200, channel.json_body)
+        # Synapse also takes the access token from the query string (e.g. for curl).
+        channel = self.listing(f"access_token={self.admin_token}")
+        self.assertEqual(channel.code, 200, channel.json_body)
+        channel = self.listing(f"access_token={alice_token}")
+        self.assertEqual((channel.code, channel.json_body["errcode"]), (403, "M_FORBIDDEN"))
 
     def test_values_the_database_cannot_take_are_400_not_500(self) -> None:
         for query in [f"since_ts={2**63}", "since_ts=" + "9" * 30, "user_id=%40a%00%3Ax"]:
