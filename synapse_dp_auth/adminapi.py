@@ -2,8 +2,11 @@
 
 ``GET /_synapse/client/synapse_dp_auth/v1/sessions`` (query parameters ``fingerprint``,
 ``user_id``, ``since_ts``) with a server admin's access token answers
-``{"sessions": [...], "configured_fingerprints": [...]}``. The admin command line reads it, so the
-command line never needs the database; it ends sessions through Synapse's own admin API.
+``{"sessions": [...], "configured_fingerprints": [...]}``, oldest first, at most
+:data:`~synapse_dp_auth.sessions.MAX_ROWS` of them; where more match, the answer also holds
+``next_token``, to be sent back as ``from`` for the next ones (as Synapse's admin API pages). The
+admin command line reads it, so the command line never needs the database; it ends sessions
+through Synapse's own admin API.
 """
 
 from __future__ import annotations
@@ -42,8 +45,12 @@ class SessionsResource(DirectServeJsonResource):
             )
         except (sessions.FilterError, UnicodeDecodeError) as error:
             raise SynapseError(400, str(error), Codes.INVALID_PARAM) from None
-        found = await self._recorder.select(which)
-        return 200, {
-            "sessions": [session.to_json() for session in found],
+        page_size = sessions.MAX_ROWS
+        found = await self._recorder.select(which, page_size + 1)
+        answer: dict[str, Any] = {
+            "sessions": [session.to_json() for session in found[:page_size]],
             "configured_fingerprints": self._configured_fingerprints,
         }
+        if len(found) > page_size:
+            answer["next_token"] = str(which.start + page_size)
+        return 200, answer

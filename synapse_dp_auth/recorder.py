@@ -80,11 +80,11 @@ class SessionRecorder:
                 len(batch),
             )
 
-    async def select(self, which: sessions.SessionFilter) -> list[sessions.Session]:
+    async def select(self, which: sessions.SessionFilter, limit: int) -> list[sessions.Session]:
         await self.flush()
         await self._ensure_schema()
         found: list[sessions.Session] = await self._api.run_db_interaction(
-            "synapse_dp_auth_list_sessions", sessions.select, which
+            "synapse_dp_auth_list_sessions", sessions.select, which, limit
         )
         return found
 

@@ -31,8 +31,12 @@ SCHEMA = (
     f"CREATE INDEX IF NOT EXISTS {TABLE}_user ON {TABLE} (user_id, logged_in_ts)",
 )
 
-#: The most rows one listing returns; an admin narrows the filter to see the rest.
+#: The most rows one answer of a listing holds; it then says where the next one starts, so a
+#: flood of logins cannot hide sessions from a revocation.
 MAX_ROWS = 10_000
+
+#: The largest ``BIGINT``: a larger ``since_ts`` would make the database raise (a 500).
+_MAX_TS = 2**63 - 1
 
 
 class Cursor(Protocol):
@@ -58,11 +62,13 @@ class Session:
 
 @attr.s(frozen=True, auto_attribs=True, kw_only=True)
 class SessionFilter:
-    """Which sessions a listing returns; ``None`` means any."""
+    """Which sessions a listing returns: the filters (``None`` means any), and how many of the
+    matching sessions, oldest first, to skip (``start``: a page of a listing that had more)."""
 
     secret_fingerprint: str | None = None
     user_id: str | None = None
     since_ts: int | None = None
+    start: int = 0
 
 
 class FilterError(ValueError):
@@ -70,27 +76,43 @@ class FilterError(ValueError):
 
 
 def parse_filter(args: Mapping[str, Sequence[str]]) -> SessionFilter:
-    """The filter from a listing's query parameters (``fingerprint``, ``user_id``, ``since_ts``).
+    """The filter from a listing's query parameters (``fingerprint``, ``user_id``, ``since_ts``,
+    and ``from``: the ``next_token`` of the previous answer).
 
     Raises:
-        FilterError: for a repeated or unknown parameter, or a ``since_ts`` that is not a number.
+        FilterError: for a repeated or unknown parameter, a ``since_ts`` or ``from`` that is not a
+            number a ``BIGINT`` holds, or a value with a NUL character (PostgreSQL's text cannot
+            hold one).
     """
-    unknown = sorted(set(args) - {"fingerprint", "user_id", "since_ts"})
+    # access_token is Synapse's: its auth takes a token from the query string too.
+    given_args = {name: given for name, given in args.items() if name != "access_token"}
+    unknown = sorted(set(given_args) - {"fingerprint", "user_id", "since_ts", "from"})
     if unknown:
         raise FilterError(f"unknown query parameter {unknown[0]!r}")
     values: dict[str, str] = {}
-    for name, given in args.items():
+    for name, given in given_args.items():
         if len(given) != 1:
             raise FilterError(f"give {name} once")
+        if "\x00" in given[0]:
+            raise FilterError(f"{name} must not contain a NUL character")
         values[name] = given[0]
     since = values.get("since_ts")
-    if since is not None and not (since.isascii() and since.isdigit()):
+    if since is not None and not _is_bigint(since):
         raise FilterError("since_ts must be milliseconds since the epoch")
+    start = values.get("from", "0")
+    if not _is_bigint(start):
+        raise FilterError("from must be the next_token of the previous answer")
     return SessionFilter(
         secret_fingerprint=values.get("fingerprint"),
         user_id=values.get("user_id"),
         since_ts=int(since) if since is not None else None,
+        start=int(start),
     )
+
+
+def _is_bigint(text: str) -> bool:
+    """Whether ``text`` is a whole number from 0 that a ``BIGINT`` column or parameter takes."""
+    return text.isascii() and text.isdigit() and int(text) <= _MAX_TS
 
 
 def create_schema(txn: Cursor) -> None:
@@ -115,8 +137,8 @@ def record_all(txn: Cursor, batch: Sequence[Session]) -> None:
         )
 
 
-def select(txn: Cursor, which: SessionFilter) -> list[Session]:
-    """The sessions ``which`` matches, oldest first, at most :data:`MAX_ROWS`."""
+def select(txn: Cursor, which: SessionFilter, limit: int) -> list[Session]:
+    """The sessions ``which`` matches, oldest first, from its ``start``; at most ``limit``."""
     conditions, parameters = [], []
     for column, value in (
         ("secret_fingerprint = ?", which.secret_fingerprint),
@@ -130,8 +152,8 @@ def select(txn: Cursor, which: SessionFilter) -> list[Session]:
     txn.execute(
         "SELECT user_id, device_id, login_type, secret_fingerprint, logged_in_ts"  # noqa: S608
         # (only constants and "?" conditions are formatted in; the values go as parameters)
-        f" FROM {TABLE}{where} ORDER BY logged_in_ts, user_id, device_id LIMIT {MAX_ROWS}",
-        parameters,
+        f" FROM {TABLE}{where} ORDER BY logged_in_ts, user_id, device_id LIMIT ? OFFSET ?",
+        [*parameters, limit, which.start],
     )
     return [
         Session(

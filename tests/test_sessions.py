@@ -33,18 +33,29 @@ class SessionsTableTests(unittest.TestCase):
         sessions.record_all(self.txn, self.rows)
 
     def test_everything_oldest_first(self) -> None:
-        found = sessions.select(self.txn, SessionFilter())
+        found = sessions.select(self.txn, SessionFilter(), 10)
         self.assertEqual(found, sorted(self.rows, key=lambda row: row.logged_in_ts))
 
     def test_filters_combine(self) -> None:
-        by_secret = sessions.select(self.txn, SessionFilter(secret_fingerprint="bbbb1111"))
+        by_secret = sessions.select(self.txn, SessionFilter(secret_fingerprint="bbbb1111"), 10)
         self.assertEqual([row.device_id for row in by_secret], ["D2", "D3"])
-        by_user = sessions.select(self.txn, SessionFilter(user_id="@a:x"))
+        by_user = sessions.select(self.txn, SessionFilter(user_id="@a:x"), 10)
         self.assertEqual([row.device_id for row in by_user], ["D3", "D1"])
-        since = sessions.select(self.txn, SessionFilter(since_ts=2000))
+        since = sessions.select(self.txn, SessionFilter(since_ts=2000), 10)
         self.assertEqual([row.device_id for row in since], ["D3", "D1"])
         both = SessionFilter(secret_fingerprint="bbbb1111", user_id="@a:x", since_ts=2001)
-        self.assertEqual(sessions.select(self.txn, both), [])
+        self.assertEqual(sessions.select(self.txn, both, 10), [])
+
+    def test_pages(self) -> None:
+        oldest_first = sorted(self.rows, key=lambda row: row.logged_in_ts)
+        self.assertEqual(sessions.select(self.txn, SessionFilter(), 2), oldest_first[:2])
+        self.assertEqual(sessions.select(self.txn, SessionFilter(start=2), 2), oldest_first[2:])
+        by_secret = SessionFilter(secret_fingerprint="bbbb1111", start=1)
+        self.assertEqual([row.device_id for row in sessions.select(self.txn, by_secret, 5)], ["D3"])
+
+    def test_largest_since_ts_accepted_is_one_the_database_takes(self) -> None:
+        latest = parse_filter({"since_ts": [str(2**63 - 1)]})
+        self.assertEqual(sessions.select(self.txn, latest, 10), [])
 
     def test_never_a_token_column(self) -> None:
         columns = [c[1] for c in self.txn.execute(f"PRAGMA table_info({sessions.TABLE})")]
@@ -68,10 +79,17 @@ class SessionsTableTests(unittest.TestCase):
 class ParseFilterTests(unittest.TestCase):
     def test_parameters(self) -> None:
         self.assertEqual(parse_filter({}), SessionFilter())
+        self.assertEqual(parse_filter({"since_ts": [str(2**63 - 1)]}).since_ts, 2**63 - 1)
         self.assertEqual(
-            parse_filter({"fingerprint": ["abcd1234"], "user_id": ["@a:x"], "since_ts": ["5"]}),
-            SessionFilter(secret_fingerprint="abcd1234", user_id="@a:x", since_ts=5),
+            parse_filter(
+                {"fingerprint": ["abcd1234"], "user_id": ["@a:x"], "since_ts": ["5"], "from": ["7"]}
+            ),
+            SessionFilter(secret_fingerprint="abcd1234", user_id="@a:x", since_ts=5, start=7),
         )
+
+    def test_access_token_is_left_to_synapse(self) -> None:
+        args = {"access_token": ["syt_x"], "user_id": ["@a:x"]}
+        self.assertEqual(parse_filter(args), SessionFilter(user_id="@a:x"))
 
     def test_rejections(self) -> None:
         for args, message in [
@@ -80,6 +98,11 @@ class ParseFilterTests(unittest.TestCase):
             ({"since_ts": ["-1"]}, "since_ts must be"),
             ({"since_ts": ["1.5"]}, "since_ts must be"),
             ({"since_ts": ["١٢"]}, "since_ts must be"),
+            ({"since_ts": [str(2**63)]}, "since_ts must be"),
+            ({"from": ["-1"]}, "from must be the next_token"),
+            ({"from": [str(2**63)]}, "from must be the next_token"),
+            ({"user_id": ["@a\x00:x"]}, "user_id must not contain a NUL"),
+            ({"fingerprint": ["\x00"]}, "fingerprint must not contain a NUL"),
         ]:
             with self.assertRaisesRegex(FilterError, message):
                 parse_filter(args)

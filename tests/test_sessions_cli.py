@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from synapse_dp_auth.admin import cli, sessions
-from synapse_dp_auth.admin.client import HomeserverError
+from synapse_dp_auth.admin.client import HomeserverError, RequestRefused
 from synapse_dp_auth.admin.sessions import Listed
 
 ROW = {
@@ -105,6 +105,15 @@ def test_plain_http_to_another_machine_is_refused(capsys: pytest.CaptureFixture[
     assert "the admin access token would cross the network unencrypted" in err
 
 
+def test_latest_time_a_listing_may_hold_is_shown() -> None:
+    listed, configured = sessions.parse_listing(
+        {"sessions": [dict(ROW, logged_in_ts=253_402_300_799_999)], "configured_fingerprints": []}
+    )
+    out = io.StringIO()
+    sessions.write_table(out, listed, configured)
+    assert out.getvalue().splitlines()[1].startswith("9999-12-31 23:59:59  @alice:example.org")
+
+
 def test_listing_is_checked_and_escaped() -> None:
     hostile = dict(ROW, user_id="@eve:x\n\x1b[2J", secret_fingerprint="ffff0000")
     listed, configured = sessions.parse_listing(
@@ -133,6 +142,9 @@ def test_listing_is_checked_and_escaped() -> None:
         {},
         {"sessions": [dict(ROW, logged_in_ts="1")], "configured_fingerprints": []},
         {"sessions": [dict(ROW, logged_in_ts=True)], "configured_fingerprints": []},
+        {"sessions": [dict(ROW, logged_in_ts=-1)], "configured_fingerprints": []},
+        {"sessions": [dict(ROW, logged_in_ts=253_402_300_800_000)], "configured_fingerprints": []},
+        {"sessions": [dict(ROW, logged_in_ts=10**20)], "configured_fingerprints": []},
         {"sessions": [{"user_id": "@a:x"}], "configured_fingerprints": []},
         {"sessions": [dict(ROW, device_id=None)], "configured_fingerprints": []},
     ],
@@ -159,3 +171,97 @@ def test_revoke_groups_devices_by_user_and_dry_run_does_nothing() -> None:
     assert "Dry run: would delete 3 device(s) of 2 user(s)" in out.getvalue()
     sessions.revoke(Client(), "token", listed, True, out)  # type: ignore[arg-type]
     assert deleted == [("@a:x", ["D1", "D3"]), ("@b:x", ["D2"])]
+
+
+class PagedClient:
+    """Answers a listing as the module does, ``page_size`` rows at a time (no homeserver)."""
+
+    def __init__(self, rows: list[dict[str, object]], page_size: int) -> None:
+        self.rows, self.page_size = rows, page_size
+        self.configured = ["0123abcd"]
+        self.queries: list[dict[str, str]] = []
+
+    def list_sessions(self, admin_token: str, query: dict[str, str]) -> dict[str, object]:
+        self.queries.append(dict(query))
+        start = int(query.get("from", "0"))
+        answer: dict[str, object] = {
+            "sessions": self.rows[start : start + self.page_size],
+            "configured_fingerprints": self.configured,
+        }
+        if start + self.page_size < len(self.rows):
+            answer["next_token"] = str(start + self.page_size)
+        return answer
+
+
+def test_every_page_of_a_long_listing_is_read() -> None:
+    rows = [dict(ROW, device_id=f"D{number}") for number in range(5)]
+    client = PagedClient(rows, page_size=2)
+    out = io.StringIO()
+    listed = sessions.list_sessions(client, "token", {"user_id": "@a:x"}, out)  # type: ignore[arg-type]
+    assert [session.device_id for session in listed] == [f"D{number}" for number in range(5)]
+    assert client.queries == [
+        {"user_id": "@a:x"},
+        {"user_id": "@a:x", "from": "2"},
+        {"user_id": "@a:x", "from": "4"},
+    ]
+    assert out.getvalue().startswith("5 session(s) created by shared-secret logins")
+
+
+def test_a_row_seen_on_two_pages_is_listed_once() -> None:
+    client = PagedClient([ROW, dict(ROW, device_id="OTHER"), ROW], page_size=2)
+    listed, _ = sessions.fetch_all(client, "token", {})  # type: ignore[arg-type]
+    assert [session.device_id for session in listed] == ["ABCDEF", "OTHER"]
+
+
+@pytest.mark.parametrize("next_token", ["0", "-1", "x", 2, "", "\uff12"])
+def test_a_next_token_that_does_not_move_on_is_an_error(next_token: object) -> None:
+    class Client:
+        def list_sessions(self, admin_token: str, query: dict[str, str]) -> dict[str, object]:
+            return {"sessions": [ROW], "configured_fingerprints": [], "next_token": next_token}
+
+    with pytest.raises(HomeserverError, match="malformed next_token"):
+        sessions.fetch_all(Client(), "token", {})  # type: ignore[arg-type]
+
+
+def test_configured_fingerprints_are_escaped_too() -> None:
+    client = PagedClient([ROW], page_size=10)
+    client.configured = ["0123abcd", "\x1b]0;owned\x07"]
+    out = io.StringIO()
+    sessions.list_sessions(client, "token", {}, out)  # type: ignore[arg-type]
+    heading = out.getvalue().splitlines()[0]
+    assert "\x1b" not in out.getvalue()
+    assert heading.endswith(
+        "(fingerprints of the secrets configured now: \\x1b]0;owned\\x07, 0123abcd)"
+    )
+
+
+def test_a_refused_user_does_not_stop_the_others_but_fails_the_command() -> None:
+    deleted: list[str] = []
+
+    class Client:
+        def delete_devices(self, admin_token: str, user_id: str, device_ids: list[str]) -> None:
+            if user_id == "@b:x":
+                raise RequestRefused("deleting devices of @b:x answered HTTP 500")
+            deleted.append(user_id)
+
+    listed = [Listed(**dict(ROW, user_id=user)) for user in ["@a:x", "@b:x", "@c:x"]]  # type: ignore[arg-type]
+    out = io.StringIO()
+    with pytest.raises(HomeserverError, match="the devices of 1 of 3 user"):
+        sessions.revoke(Client(), "token", listed, True, out)  # type: ignore[arg-type]
+    assert deleted == ["@a:x", "@c:x"]
+    assert "Not deleted: deleting devices of @b:x answered HTTP 500." in out.getvalue()
+    assert "Revoked" not in out.getvalue()
+
+
+def test_an_unreachable_server_stops_the_revocation() -> None:
+    calls: list[str] = []
+
+    class Client:
+        def delete_devices(self, admin_token: str, user_id: str, device_ids: list[str]) -> None:
+            calls.append(user_id)
+            raise HomeserverError("connection refused by the server")
+
+    listed = [Listed(**dict(ROW, user_id=user)) for user in ["@a:x", "@b:x"]]  # type: ignore[arg-type]
+    with pytest.raises(HomeserverError, match="connection refused"):
+        sessions.revoke(Client(), "token", listed, True, io.StringIO())  # type: ignore[arg-type]
+    assert calls == ["@a:x"]

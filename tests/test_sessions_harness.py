@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from unittest import mock
 
 from harness_support import (
     DEVTURE,
@@ -28,7 +29,9 @@ class RecordingTests(ModuleTestCase):
         self.reactor.advance(FLUSH_INTERVAL_MS / 1000)
         pool = self.hs.get_datastores().main.db_pool
         found: list[sessions.Session] = self.get_success(
-            pool.runInteraction("test", sessions.select, which or sessions.SessionFilter())
+            pool.runInteraction(
+                "test", sessions.select, which or sessions.SessionFilter(), sessions.MAX_ROWS
+            )
         )
         return found
 
@@ -67,7 +70,7 @@ class RecordingTests(ModuleTestCase):
         for _ in range(3):
             body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
             self.assertEqual(self.post_login(body).code, 200)
-        count_rows = (sessions.SessionFilter(),)
+        count_rows = (sessions.SessionFilter(), sessions.MAX_ROWS)
         self.assertEqual(
             self.get_success(pool.runInteraction("t", sessions.select, *count_rows)), []
         )
@@ -154,3 +157,66 @@ class AllowUiAuthRecordingTests(RecordingTests):
             ],
         )
         self.assertEqual(self.recorded(), [])
+
+
+class AdminResourceTests(ModuleTestCase):
+    """The module's admin-only listing, served in Synapse's harness like any module resource."""
+
+    def create_resource_dict(self) -> dict[str, Any]:
+        resources: dict[str, Any] = super().create_resource_dict()
+        # Where Synapse keeps what modules register (no public accessor).
+        resources[sessions.ADMIN_PATH] = self.hs._module_web_resources[sessions.ADMIN_PATH]
+        return resources
+
+    def prepare(self, reactor: Any, clock: Any, hs: Any) -> None:
+        super().prepare(reactor, clock, hs)
+        self.register_user("root", "root's password", admin=True)
+        self.admin_token = self.login("root", "root's password")
+
+    def listing(self, query: str, access_token: str | None = None) -> Any:
+        return self.make_request("GET", f"{sessions.ADMIN_PATH}?{query}", access_token=access_token)
+
+    def test_admins_only(self) -> None:
+        alice_token = self.login(self.alice, USER_PASSWORD)
+        channel = self.listing("", alice_token)
+        self.assertEqual((channel.code, channel.json_body["errcode"]), (403, "M_FORBIDDEN"))
+        channel = self.listing("since_ts=now", alice_token)  # refused before parsing
+        self.assertEqual((channel.code, channel.json_body["errcode"]), (403, "M_FORBIDDEN"))
+        self.assertEqual(self.listing("").code, 401)
+        channel = self.listing("", self.admin_token)
+        self.assertEqual(channel.code, 200, channel.json_body)
+        # Synapse also takes the access token from the query string (e.g. for curl).
+        channel = self.listing(f"access_token={self.admin_token}")
+        self.assertEqual(channel.code, 200, channel.json_body)
+        channel = self.listing(f"access_token={alice_token}")
+        self.assertEqual((channel.code, channel.json_body["errcode"]), (403, "M_FORBIDDEN"))
+
+    def test_values_the_database_cannot_take_are_400_not_500(self) -> None:
+        for query in [f"since_ts={2**63}", "since_ts=" + "9" * 30, "user_id=%40a%00%3Ax"]:
+            channel = self.listing(query, self.admin_token)
+            self.assertEqual(
+                (channel.code, channel.json_body["errcode"]), (400, "M_INVALID_PARAM"), query
+            )
+        channel = self.listing(f"since_ts={2**63 - 1}", self.admin_token)
+        self.assertEqual((channel.code, channel.json_body["sessions"]), (200, []))
+
+    def test_a_long_listing_comes_in_pages(self) -> None:
+        """Past a page, the answer says where the next starts: nothing is silently left out."""
+        devices = []
+        for number in range(3):
+            body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
+            body["device_id"] = f"BRIDGE{number}"
+            self.assertEqual(self.post_login(body).code, 200)
+            devices.append(body["device_id"])
+            self.reactor.advance(1)  # oldest first: each login a second later
+        with mock.patch.object(sessions, "MAX_ROWS", 2):
+            first = self.listing("", self.admin_token)
+            self.assertEqual(first.code, 200, first.json_body)
+            self.assertEqual([s["device_id"] for s in first.json_body["sessions"]], devices[:2])
+            self.assertEqual(first.json_body["next_token"], "2")
+            rest = self.listing("from=2", self.admin_token)
+            self.assertEqual([s["device_id"] for s in rest.json_body["sessions"]], devices[2:])
+            self.assertNotIn("next_token", rest.json_body)
+        whole = self.listing("", self.admin_token)
+        self.assertEqual([s["device_id"] for s in whole.json_body["sessions"]], devices)
+        self.assertNotIn("next_token", whole.json_body)

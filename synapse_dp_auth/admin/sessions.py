@@ -15,12 +15,15 @@ from typing import Any, TextIO
 
 import attr
 
-from synapse_dp_auth.admin.client import HomeserverClient, HomeserverError
+from synapse_dp_auth.admin.client import HomeserverClient, HomeserverError, RequestRefused
 from synapse_dp_auth.admin.report import server_text
 
 ADMIN_TOKEN_ENV = "SYNAPSE_DP_AUTH_ADMIN_TOKEN"
 
 _COLUMNS = ("LOGGED IN (UTC)", "USER", "DEVICE", "LOGIN TYPE", "SECRET")
+
+#: The last millisecond of 9999-12-31 (UTC): a later login time cannot be shown as a date.
+_LAST_MS = 253_402_300_799_999
 
 
 @attr.s(frozen=True, auto_attribs=True, kw_only=True)
@@ -72,7 +75,7 @@ def parse_listing(answer: Mapping[str, Any]) -> tuple[list[Listed], set[str]]:
         strings = (session.user_id, session.device_id, session.login_type)
         if not all(isinstance(value, str) for value in (*strings, session.secret_fingerprint)):
             raise HomeserverError("the sessions listing has a malformed entry")
-        if type(session.logged_in_ts) is not int:
+        if type(session.logged_in_ts) is not int or not 0 <= session.logged_in_ts <= _LAST_MS:
             raise HomeserverError("the sessions listing has a malformed entry")
         listed.append(session)
     return listed, {value for value in configured if isinstance(value, str)}
@@ -99,11 +102,32 @@ def write_table(out: TextIO, listed: Sequence[Listed], configured: set[str]) -> 
         out.write("  ".join(cells).rstrip() + "\n")
 
 
+def fetch_all(
+    client: HomeserverClient, admin_token: str, filters: Mapping[str, str]
+) -> tuple[list[Listed], set[str]]:
+    """Every session the filters match, page after page (the module answers a bounded page and
+    a ``next_token`` while more match); and the configured fingerprints."""
+    listed: dict[Listed, None] = {}  # a row seen on two pages (a page shifted by a new login)
+    query = dict(filters)
+    while True:
+        answer = client.list_sessions(admin_token, query)
+        page, configured = parse_listing(answer)
+        listed.update(dict.fromkeys(page))
+        next_token = answer.get("next_token")
+        if next_token is None:
+            return list(listed), configured
+        # Each page must move on, or a broken server would keep the command going for ever.
+        moves_on = isinstance(next_token, str) and next_token.isascii() and next_token.isdigit()
+        if not (moves_on and page and int(next_token) > int(query.get("from", "0"))):
+            raise HomeserverError("the sessions listing has a malformed next_token")
+        query["from"] = next_token
+
+
 def list_sessions(
     client: HomeserverClient, admin_token: str, filters: Mapping[str, str], out: TextIO
 ) -> list[Listed]:
-    listed, configured = parse_listing(client.list_sessions(admin_token, filters))
-    shown = ", ".join(sorted(configured)) or "none"
+    listed, configured = fetch_all(client, admin_token, filters)
+    shown = ", ".join(server_text(fingerprint) for fingerprint in sorted(configured)) or "none"
     out.write(
         f"{len(listed)} session(s) created by shared-secret logins"
         f" (fingerprints of the secrets configured now: {shown})\n"
@@ -116,12 +140,15 @@ def list_sessions(
 def revoke(
     client: HomeserverClient, admin_token: str, listed: Sequence[Listed], yes: bool, out: TextIO
 ) -> None:
-    """Delete the devices of ``listed`` per user (Synapse's admin API), or say what would be."""
-    by_user: dict[str, list[str]] = {}
+    """Delete the devices of ``listed`` per user (Synapse's admin API), or say what would be.
+
+    A user whose deletion the server refuses does not stop the others: each refusal is reported,
+    and the command then fails (running it again retries, since deleting is idempotent). A
+    server that cannot be reached stops it at once.
+    """
+    by_user: dict[str, dict[str, None]] = {}  # dicts: in order, each device once, no scan
     for session in listed:
-        devices = by_user.setdefault(session.user_id, [])
-        if session.device_id not in devices:
-            devices.append(session.device_id)
+        by_user.setdefault(session.user_id, {})[session.device_id] = None
     count = sum(len(devices) for devices in by_user.values())
     if not yes:
         out.write(
@@ -129,9 +156,20 @@ def revoke(
             " access tokens. Run again with --yes to do it.\n"
         )
         return
+    refused = 0
     for user_id, devices in by_user.items():
-        client.delete_devices(admin_token, user_id, devices)
+        try:
+            client.delete_devices(admin_token, user_id, list(devices))
+        except RequestRefused as error:
+            refused += 1
+            out.write(f"Not deleted: {error}.\n")
+            continue
         out.write(f"Deleted {len(devices)} device(s) of {server_text(user_id)}.\n")
+    if refused:
+        raise HomeserverError(
+            f"the devices of {refused} of {len(by_user)} user(s) were not deleted (see above);"
+            " run the command again once the cause is fixed"
+        )
     out.write(
         f"Revoked {count} session(s). The records stay, as history; a device already deleted"
         " is skipped by Synapse.\n"
