@@ -3,11 +3,13 @@
 Some of Synapse's log lines quote what a client sent: the raw body of a request that is not valid
 JSON or not valid UTF-8 (``synapse.http.servlet``, at WARNING), the identifier fields of a login
 (``synapse.rest.client.login``), a user ID or 3PID address that does not exist
-(``synapse.handlers.auth``), error messages that quote the offending input and the tracebacks of
-500s (``synapse.http.server``), and request URIs with their query strings and user agents (the
-access loggers, ``synapse.access.<http|https>.<listener tag>``, and ``synapse.http.site``). A
-bridge that sends a correct token in a malformed body would otherwise leave a working login in the
-log. A filter on exactly those loggers blanks every run of token-shaped text (see
+(``synapse.handlers.auth``), a user-interactive auth stage's ``threepid_creds`` or CAPTCHA
+response (``synapse.handlers.ui_auth.checkers``, for whatever stage type a client names), error
+messages that quote the offending input and the tracebacks of 500s (``synapse.http.server``),
+and request URIs with their query strings and user agents (the access loggers,
+``synapse.access.<http|https>.<listener tag>``, and ``synapse.http.site``). A bridge that sends a
+correct token in a malformed body would otherwise leave a working login in the log. A filter on
+exactly those loggers blanks every run of token-shaped text (see
 :data:`synapse_dp_auth.token.TOKEN_IN_TEXT`) and every configured secret, in the forms in which
 a log line can quote it (as is, JSON- or ``repr``-escaped, as bytes, percent-encoded).
 
@@ -36,6 +38,7 @@ CLIENT_ECHOING_LOGGERS = (
     "synapse.http.site",
     "synapse.rest.client.login",
     "synapse.handlers.auth",
+    "synapse.handlers.ui_auth.checkers",
 )
 
 #: What replaces a token or a secret.

@@ -1,4 +1,5 @@
-"""The log filter on its own: what it blanks, in which forms, and that it can be installed twice."""
+"""The log filter: what it blanks, in which forms, that it can be installed twice, and (in
+Synapse's harness) the lines of Synapse's loggers that quote user-interactive auth input."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import unittest
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+
+from harness_support import USER_PASSWORD, ModuleTestCase
 
 from synapse_dp_auth import logfilter
 from synapse_dp_auth.logfilter import REDACTED, RedactingFilter, install
@@ -113,3 +117,37 @@ class InstallTests(unittest.TestCase):
     def test_access_logger_name(self) -> None:
         self.assertEqual(logfilter.access_logger_name(False, "8008"), "synapse.access.http.8008")
         self.assertEqual(logfilter.access_logger_name(True, "main"), "synapse.access.https.main")
+
+
+class UiAuthCheckerLinesTests(ModuleTestCase):
+    """``synapse.handlers.ui_auth.checkers`` logs a UIA stage's ``threepid_creds`` at INFO.
+
+    Synapse runs the checker of whatever stage type the client names, offered or not, once email
+    is configured; a token sent there would be quoted in the line.
+    """
+
+    def default_config(self) -> dict[str, Any]:
+        config = super().default_config()
+        config["email"] = {"notif_from": "Synapse <synapse@example.org>", "smtp_host": "127.0.0.1"}
+        return config
+
+    def test_token_in_threepid_creds_is_blanked(self) -> None:
+        access_token = self.login(self.alice, USER_PASSWORD)
+        token = self.token_for(self.alice)
+        auth = {
+            "type": "m.login.email.identity",
+            "threepid_creds": {"sid": token, "client_secret": "x"},
+        }
+        name = "synapse.handlers.ui_auth.checkers"
+        with self.captured_logs(name) as logs:
+            channel = self.make_request(
+                "POST",
+                "/_matrix/client/v3/delete_devices",
+                {"devices": [], "auth": auth},
+                access_token=access_token,
+            )
+        self.assertEqual(channel.code, 401, channel.json_body)
+        lines = [line for line in logs.messages(name) if "threepidcreds" in line]
+        self.assertEqual(len(lines), 1, logs.messages(name))
+        self.assertNotIn(token, lines[0])
+        self.assertIn(REDACTED, lines[0])
