@@ -68,7 +68,8 @@ def quoted_forms(secret: str) -> set[str]:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites a record whose text holds a token or a secret; every record is kept."""
+    """Rewrites a record whose text holds a token or a secret, or that cannot be formatted; every
+    record is kept."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -88,8 +89,14 @@ class RedactingFilter(logging.Filter):
         """Blank what must not be written; the record's arguments are folded into its message."""
         try:
             message = record.getMessage()
-        except Exception:  # a broken record is the handler's to report, not ours
-            return True
+        except Exception:
+            # Formatting would fail again in the handler, whose error report prints the message
+            # and its arguments raw (to stderr): fold them into one checked line instead.
+            try:
+                message = f"{record.msg!s} {record.args!r}"
+            except Exception:  # not even printable: nothing of it can be written
+                message = "<a log record that cannot be formatted>"
+            record.msg, record.args = self.redact(message), None
         extra = _exception_text(record)
         if self._pattern.search(message) is None and (
             extra is None or self._pattern.search(extra) is None

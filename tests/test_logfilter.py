@@ -3,6 +3,7 @@ Synapse's harness) the lines of Synapse's loggers that quote user-interactive au
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -96,6 +97,14 @@ class RedactingFilterTests(unittest.TestCase):
     def test_broken_record_is_passed_on(self) -> None:
         record = logging.LogRecord("x", logging.INFO, __file__, 1, "%d", ("not a number",), None)
         self.assertTrue(self.filter.filter(record))
+        self.assertEqual(record.getMessage(), "%d ('not a number',)")
+
+    def test_broken_record_with_a_token_is_written_blanked(self) -> None:
+        """Not left to logging's error report, which prints the arguments raw to stderr."""
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            line = self.written("%d of them", TOKEN)
+        self.assertEqual((line, stderr.getvalue()), (f"WARNING %d of them ('{REDACTED}',)\n", ""))
 
 
 class InstallTests(unittest.TestCase):
