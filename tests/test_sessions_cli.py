@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from synapse_dp_auth.admin import cli, sessions
-from synapse_dp_auth.admin.client import HomeserverError
+from synapse_dp_auth.admin.client import HomeserverError, RequestRefused
 from synapse_dp_auth.admin.sessions import Listed
 
 ROW = {
@@ -221,3 +221,35 @@ def test_configured_fingerprints_are_escaped_too() -> None:
     assert heading.endswith(
         "(fingerprints of the secrets configured now: \\x1b]0;owned\\x07, 0123abcd)"
     )
+
+
+def test_a_refused_user_does_not_stop_the_others_but_fails_the_command() -> None:
+    deleted: list[str] = []
+
+    class Client:
+        def delete_devices(self, admin_token: str, user_id: str, device_ids: list[str]) -> None:
+            if user_id == "@b:x":
+                raise RequestRefused("deleting devices of @b:x answered HTTP 500")
+            deleted.append(user_id)
+
+    listed = [Listed(**dict(ROW, user_id=user)) for user in ["@a:x", "@b:x", "@c:x"]]  # type: ignore[arg-type]
+    out = io.StringIO()
+    with pytest.raises(HomeserverError, match="the devices of 1 of 3 user"):
+        sessions.revoke(Client(), "token", listed, True, out)  # type: ignore[arg-type]
+    assert deleted == ["@a:x", "@c:x"]
+    assert "Not deleted: deleting devices of @b:x answered HTTP 500." in out.getvalue()
+    assert "Revoked" not in out.getvalue()
+
+
+def test_an_unreachable_server_stops_the_revocation() -> None:
+    calls: list[str] = []
+
+    class Client:
+        def delete_devices(self, admin_token: str, user_id: str, device_ids: list[str]) -> None:
+            calls.append(user_id)
+            raise HomeserverError("connection refused by the server")
+
+    listed = [Listed(**dict(ROW, user_id=user)) for user in ["@a:x", "@b:x"]]  # type: ignore[arg-type]
+    with pytest.raises(HomeserverError, match="connection refused"):
+        sessions.revoke(Client(), "token", listed, True, io.StringIO())  # type: ignore[arg-type]
+    assert calls == ["@a:x"]

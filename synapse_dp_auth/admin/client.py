@@ -34,6 +34,10 @@ class HomeserverError(Exception):
     the admin."""
 
 
+class RequestRefused(HomeserverError):
+    """The homeserver answered, and refused this one request: the next one may still work."""
+
+
 def is_loopback_host(host: str) -> bool:
     """``localhost``, 127.0.0.0/8 or ::1: a request there does not cross a network."""
     if host.lower() == "localhost":
@@ -183,7 +187,7 @@ class HomeserverClient:
         path = f"/_synapse/admin/v2/users/{urllib.parse.quote(user_id, safe='')}/delete_devices"
         status, answer, _, _ = self._request("POST", path, {"devices": device_ids}, admin_token)
         if status != 200:
-            raise HomeserverError(
+            raise RequestRefused(
                 _failed(f"deleting devices of {server_text(user_id)}", status, answer)
             )
 
