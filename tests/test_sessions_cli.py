@@ -105,6 +105,15 @@ def test_plain_http_to_another_machine_is_refused(capsys: pytest.CaptureFixture[
     assert "the admin access token would cross the network unencrypted" in err
 
 
+def test_latest_time_a_listing_may_hold_is_shown() -> None:
+    listed, configured = sessions.parse_listing(
+        {"sessions": [dict(ROW, logged_in_ts=253_402_300_799_999)], "configured_fingerprints": []}
+    )
+    out = io.StringIO()
+    sessions.write_table(out, listed, configured)
+    assert out.getvalue().splitlines()[1].startswith("9999-12-31 23:59:59  @alice:example.org")
+
+
 def test_listing_is_checked_and_escaped() -> None:
     hostile = dict(ROW, user_id="@eve:x\n\x1b[2J", secret_fingerprint="ffff0000")
     listed, configured = sessions.parse_listing(
@@ -133,6 +142,9 @@ def test_listing_is_checked_and_escaped() -> None:
         {},
         {"sessions": [dict(ROW, logged_in_ts="1")], "configured_fingerprints": []},
         {"sessions": [dict(ROW, logged_in_ts=True)], "configured_fingerprints": []},
+        {"sessions": [dict(ROW, logged_in_ts=-1)], "configured_fingerprints": []},
+        {"sessions": [dict(ROW, logged_in_ts=253_402_300_800_000)], "configured_fingerprints": []},
+        {"sessions": [dict(ROW, logged_in_ts=10**20)], "configured_fingerprints": []},
         {"sessions": [{"user_id": "@a:x"}], "configured_fingerprints": []},
         {"sessions": [dict(ROW, device_id=None)], "configured_fingerprints": []},
     ],

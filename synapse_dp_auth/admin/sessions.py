@@ -22,6 +22,9 @@ ADMIN_TOKEN_ENV = "SYNAPSE_DP_AUTH_ADMIN_TOKEN"
 
 _COLUMNS = ("LOGGED IN (UTC)", "USER", "DEVICE", "LOGIN TYPE", "SECRET")
 
+#: The last millisecond of 9999-12-31 (UTC): a later login time cannot be shown as a date.
+_LAST_MS = 253_402_300_799_999
+
 
 @attr.s(frozen=True, auto_attribs=True, kw_only=True)
 class Listed:
@@ -72,7 +75,7 @@ def parse_listing(answer: Mapping[str, Any]) -> tuple[list[Listed], set[str]]:
         strings = (session.user_id, session.device_id, session.login_type)
         if not all(isinstance(value, str) for value in (*strings, session.secret_fingerprint)):
             raise HomeserverError("the sessions listing has a malformed entry")
-        if type(session.logged_in_ts) is not int:
+        if type(session.logged_in_ts) is not int or not 0 <= session.logged_in_ts <= _LAST_MS:
             raise HomeserverError("the sessions listing has a malformed entry")
         listed.append(session)
     return listed, {value for value in configured if isinstance(value, str)}
