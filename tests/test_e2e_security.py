@@ -69,7 +69,8 @@ def test_login_via_existing_session_without_ui_auth_skips_the_grace_protection()
 
     The token login's own access token gets no UIA grace (the module sees to that), but it can
     mint a login token, and the access token that login token gives is freshly validated in
-    Synapse's eyes: it deletes another device with no auth.
+    Synapse's eyes: it deletes another device with no auth. That session is not a shared-secret
+    login, so revoking the token login's device leaves it alive.
     """
     extra = {
         "login_via_existing_session": {"enabled": True, "require_ui_auth": False},
@@ -94,3 +95,12 @@ def test_login_via_existing_session_without_ui_auth_skips_the_grace_protection()
         status, answer = homeserver.delete(victim, second["access_token"])
         assert status == 200, answer
         assert homeserver.whoami(own["access_token"])[0] == 401
+
+        # Revoking the token login's device (what `sessions revoke` does) leaves the minted one.
+        path = f"/_synapse/admin/v2/users/{urllib.parse.quote(alice, safe='')}/delete_devices"
+        status, answer = homeserver.post(
+            path, {"devices": [bridge["device_id"]]}, homeserver.admin_token
+        )
+        assert status == 200, answer
+        assert homeserver.whoami(bridge["access_token"])[0] == 401
+        assert homeserver.whoami(second["access_token"])[0] == 200
