@@ -4,7 +4,9 @@ Some of Synapse's log lines quote what a client sent: the raw body of a request 
 JSON or not valid UTF-8 (``synapse.http.servlet``, at WARNING), the identifier fields of a login
 (``synapse.rest.client.login``), a user ID or 3PID address that does not exist
 (``synapse.handlers.auth``), a user-interactive auth stage's ``threepid_creds`` or CAPTCHA
-response (``synapse.handlers.ui_auth.checkers``, for whatever stage type a client names), error
+response (``synapse.handlers.ui_auth.checkers``, for whatever stage type a client names), the
+same ``threepid_creds`` as Synapse checks them with an identity server
+(``synapse.handlers.identity``, and the request's query string in ``synapse.http.client``), error
 messages that quote the offending input and the tracebacks of 500s (``synapse.http.server``),
 and request URIs with their query strings and user agents (the access loggers,
 ``synapse.access.<http|https>.<listener tag>``, and ``synapse.http.site``). A bridge that sends a
@@ -39,6 +41,8 @@ CLIENT_ECHOING_LOGGERS = (
     "synapse.rest.client.login",
     "synapse.handlers.auth",
     "synapse.handlers.ui_auth.checkers",
+    "synapse.handlers.identity",
+    "synapse.http.client",
 )
 
 #: What replaces a token or a secret.

@@ -128,11 +128,11 @@ class InstallTests(unittest.TestCase):
         self.assertEqual(logfilter.access_logger_name(True, "main"), "synapse.access.https.main")
 
 
-class UiAuthCheckerLinesTests(ModuleTestCase):
-    """``synapse.handlers.ui_auth.checkers`` logs a UIA stage's ``threepid_creds`` at INFO.
+class ThreepidCredsLinesTests(ModuleTestCase):
+    """Synapse logs a UIA stage's ``threepid_creds`` at INFO, as sent, in several places.
 
     Synapse runs the checker of whatever stage type the client names, offered or not, once email
-    is configured; a token sent there would be quoted in the line.
+    is configured; a token sent there would be quoted in the lines.
     """
 
     def default_config(self) -> dict[str, Any]:
@@ -160,3 +160,31 @@ class UiAuthCheckerLinesTests(ModuleTestCase):
         self.assertEqual(len(lines), 1, logs.messages(name))
         self.assertNotIn(token, lines[0])
         self.assertIn(REDACTED, lines[0])
+
+    def test_identity_server_lines_are_filtered(self) -> None:
+        """Where Synapse checks ``threepid_creds`` with an identity server it quotes them twice:
+        the creds (``synapse.handlers.identity``) and the request URI (``synapse.http.client``).
+        Synapse's own format strings, logged through its loggers with the module loaded."""
+        token = self.token_for(self.alice)
+        creds = {"sid": token, "client_secret": "x"}
+        uri = f"https://id.example.org/_matrix/identity/api/v1/3pid/getValidated3pid?sid={token}"
+        server = "https://id.example.org"
+        lines: list[tuple[str, str, tuple[object, ...]]] = [
+            (
+                "synapse.handlers.identity",
+                "%s returned %i for threepid validation for: %s",
+                (server, 404, creds),
+            ),
+            (
+                "synapse.handlers.identity",
+                "%s reported non-validated threepid: %s",
+                (server, creds),
+            ),
+            ("synapse.http.client", "Received response to %s %s: %s", ("GET", uri, 200)),
+        ]
+        for name, line, args in lines:
+            with self.captured_logs(name) as logs:
+                logging.getLogger(name).info(line, *args)
+            (message,) = logs.messages(name)
+            self.assertNotIn(token, message)
+            self.assertIn(REDACTED, message)
