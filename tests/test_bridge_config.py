@@ -492,6 +492,25 @@ def test_server_name_with_a_port_that_user_ids_really_carry(tmp_path: Path) -> N
     assert plan.method is Method.SHARED_SECRET
 
 
+def test_server_name_with_a_port_and_a_user_of_another_server(tmp_path: Path) -> None:
+    """The bridge's own server may well be example.org:8448: nothing says otherwise when the
+    user checked is on another server (listed in double_puppet_server_map)."""
+    text = (
+        (MAUTRIX_PY % SECRET)
+        .replace("    domain: example.org\n", "    domain: example.org:8448\n")
+        .replace(
+            "double_puppet_server_map: {}",
+            "double_puppet_server_map: {other.example: 'https://matrix.other.example'}",
+        )
+        .replace("        example.org: ", "        other.example: ")
+    )
+    path = write(tmp_path, text)
+    plan = plan_double_puppet(load_bridge_config(path), path, "@bob:other.example")
+    assert plan.server_name == "example.org:8448"
+    assert plan.method is Method.SHARED_SECRET
+    assert plan.homeserver_url == "https://matrix.other.example"
+
+
 def test_secret_key_with_a_port_is_pointed_out(tmp_path: Path) -> None:
     text = LEGACY_GO.replace("        example.org: %s", "        example.org:8448: %s")
     with pytest.raises(BridgeConfigError, match=r"'example\.org:8448' has a port"):

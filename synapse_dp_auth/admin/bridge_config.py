@@ -600,10 +600,11 @@ def _is_server_name(name: str) -> bool:
 
 
 def _server_name(config: Mapping[str, Any], path: str, key: tuple[str, ...], user_id: str) -> str:
-    """The bridge's server name. One with a port is refused unless the user's IDs carry that
-    very port: it is almost always the address's port written into the wrong key."""
+    """The bridge's server name. One with a port is refused when the user's server is that name
+    without the port: then it is the address's port written into the wrong key. For a user of
+    another server nothing tells (a server name may carry a port), so it is taken as written."""
     name = _string(config, path, key)
-    if _has_port(name) and name != server_of(user_id):
+    if _has_port(name) and name.rpartition(":")[0] == server_of(user_id):
         raise BridgeConfigError(
             f"{path}: {_dotted(key)} is {name!r}, a server name with a port: it must be the part"
             " of user IDs after the colon (e.g. example.org for @alice:example.org); the port"
