@@ -292,6 +292,24 @@ def test_check_config_module_and_mas(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "`synapse_dp_auth appservice -c homeserver.yaml FILE`" in out
 
 
+def test_check_config_mas_without_any_method(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "homeserver.yaml"
+    config.write_text(
+        "server_name: example.org\nmatrix_authentication_service:\n  enabled: true\n", "utf-8"
+    )
+    code, out, _ = run_cli(capsys, "check-config", str(config))
+    assert code == 0  # a valid homeserver config; only double puppeting is missing
+    assert (
+        "warning: no bridge can double-puppet here: auth is delegated to the Matrix"
+        " Authentication Service, where synapse_dp_auth cannot run, and no double-puppet"
+        " registration is listed in app_service_config_files: `synapse_dp_auth appservice -c"
+        " homeserver.yaml FILE` writes one"
+    ) in out
+    assert "only bridges using the appservice method double-puppet here" not in out
+
+
 def test_check_config_appservice_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Without the module, a double-puppet registration alone is a valid set-up."""
     path = write_yaml(tmp_path / "dp.yaml", build_registration("example.org"))

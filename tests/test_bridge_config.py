@@ -224,6 +224,34 @@ def test_bridgev2_with_as_token(tmp_path: Path) -> None:
     assert_secret_nowhere(AS_TOKEN, repr(plan), plan.explanation, *plan.notes)
 
 
+@pytest.mark.parametrize(
+    ("template", "versions"),
+    [
+        (
+            LEGACY_GO,
+            "Per mautrix's docs: whatsapp 0.10.1, discord 0.6.2, gmessages 0.2.0 and later",
+        ),
+        (MAUTRIX_PY, "Per mautrix's docs: telegram 0.14.2, facebook 0.5.1, instagram 0.3.1"),
+    ],
+)
+def test_older_releases_take_as_token_for_an_hmac_key(
+    tmp_path: Path, template: str, versions: str
+) -> None:
+    """Before the releases mautrix's docs name, these bridges used the whole value as the HMAC
+    key of a login: the plan says which releases read `as_token:`."""
+    plan = plan_for(tmp_path, template, f"as_token:{AS_TOKEN}")
+    assert plan.method is Method.APPSERVICE_TOKEN
+    [note] = [n for n in plan.notes if n.startswith("only recent releases")]
+    assert versions in note
+    assert "Older releases use the whole value, `as_token:` included, as the HMAC key" in note
+    assert ("mautrix-python library 0.20.1" in note) is (template is MAUTRIX_PY)
+
+
+def test_bridgev2_has_no_version_note(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, BRIDGEV2, f"as_token:{AS_TOKEN}")
+    assert not [n for n in plan.notes if "releases" in n]
+
+
 @pytest.mark.parametrize("value", [SECRET, "appservice", '"as_token"'])
 def test_bridgev2_ignores_anything_but_as_token(tmp_path: Path, value: str) -> None:
     plan = plan_for(tmp_path, BRIDGEV2, value)
@@ -462,6 +490,25 @@ def test_server_name_with_a_port_that_user_ids_really_carry(tmp_path: Path) -> N
     plan = plan_double_puppet(load_bridge_config(path), path, "@alice:example.org:8448")
     assert plan.server_name == "example.org:8448"
     assert plan.method is Method.SHARED_SECRET
+
+
+def test_server_name_with_a_port_and_a_user_of_another_server(tmp_path: Path) -> None:
+    """The bridge's own server may well be example.org:8448: nothing says otherwise when the
+    user checked is on another server (listed in double_puppet_server_map)."""
+    text = (
+        (MAUTRIX_PY % SECRET)
+        .replace("    domain: example.org\n", "    domain: example.org:8448\n")
+        .replace(
+            "double_puppet_server_map: {}",
+            "double_puppet_server_map: {other.example: 'https://matrix.other.example'}",
+        )
+        .replace("        example.org: ", "        other.example: ")
+    )
+    path = write(tmp_path, text)
+    plan = plan_double_puppet(load_bridge_config(path), path, "@bob:other.example")
+    assert plan.server_name == "example.org:8448"
+    assert plan.method is Method.SHARED_SECRET
+    assert plan.homeserver_url == "https://matrix.other.example"
 
 
 def test_secret_key_with_a_port_is_pointed_out(tmp_path: Path) -> None:

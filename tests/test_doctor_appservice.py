@@ -19,7 +19,15 @@ from cli_support import clean_environment, run_cli
 
 from synapse_dp_auth.admin import cli
 from synapse_dp_auth.admin.appservice_check import diagnose_appservice
-from synapse_dp_auth.admin.diagnosis import Verdict, WhoamiOutcome
+from synapse_dp_auth.admin.diagnosis import (
+    Verdict,
+    WhoamiOutcome,
+    choose_login_type,
+    login_body,
+    plan_logins,
+)
+from synapse_dp_auth.admin.families import MAUTRIX_GO_BRIDGEV2
+from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 from testbed.homeserver import Homeserver
 
 SERVER = "test.local"
@@ -105,6 +113,19 @@ def test_decision_escapes_server_text() -> None:
     diagnosis = diagnose_appservice(ALICE, SENDER, hostile)
     assert "\x1b" not in diagnosis.detail
     assert "\\x1b" in diagnosis.detail
+
+
+@pytest.mark.parametrize(
+    "advertised",
+    [[LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET], [LOGIN_TYPE_SHARED_SECRET], []],
+)
+def test_bridgev2_never_logs_in(advertised: list[str]) -> None:
+    """bridgev2 has no shared-secret login: no login type, whatever the server lists, no login
+    planned for it, and no request body to build."""
+    assert choose_login_type(MAUTRIX_GO_BRIDGEV2, advertised) is None
+    assert plan_logins([MAUTRIX_GO_BRIDGEV2], advertised, ALICE, "token") == []
+    with pytest.raises(ValueError, match="mautrix-go-bridgev2 sends no login request"):
+        login_body(MAUTRIX_GO_BRIDGEV2, LOGIN_TYPE_PASSWORD, ALICE, "token")
 
 
 # -- reading the as_token --------------------------------------------------------------------------

@@ -21,7 +21,8 @@ keys, and gives the same secret different meanings. What is restated here, and f
   the HMAC key of a shared-secret login.
 - **mautrix-python** (mautrix-telegram before its Go rewrite, googlechat, ...): the same three
   ``bridge.*`` keys, read into ``CustomPuppetMixin`` (``mautrix/bridge/custom_puppet.py``), with
-  the same three meanings of a secret (``as_token:`` since mautrix-python 0.20.1).
+  the same three meanings of a secret (``as_token:`` since mautrix-python 0.20.1; for both
+  generations, only in the bridge releases mautrix's docs name, see families.py).
 - **mx-puppet-bridge**: ``bridge.domain``, ``bridge.homeserverUrl``, ``bridge.loginSharedSecretMap``
   (mx-puppet-bridge ``sample.config.yaml``); ``src/provisioner.ts`` always uses the secret as
   the HMAC key of an ``m.login.password`` login, at ``homeserverUrlMap[server]`` or else the
@@ -309,8 +310,16 @@ def _mautrix_value(
             " token with ?user_id=, without logging in (it must be the as_token of a"
             " registration whose user namespace covers this user)"
         )
-        if kind is BridgeKind.MAUTRIX_PYTHON:
-            notes.append("mautrix-python reads `as_token:` since version 0.20.1")
+        if kind is not BridgeKind.BRIDGEV2:
+            library = " (the mautrix-python library 0.20.1 and later)" * (
+                kind is BridgeKind.MAUTRIX_PYTHON
+            )
+            notes.append(
+                f"only recent releases of these bridges read `as_token:`{library}."
+                f" {KIND_FAMILY[kind].appservice_note} Older releases use the whole value,"
+                " `as_token:` included, as the HMAC key of a shared-secret login, which fails:"
+                " check the bridge's version"
+            )
         plan = DoublePuppetPlan(
             **common,
             method=Method.APPSERVICE_TOKEN,
@@ -591,10 +600,11 @@ def _is_server_name(name: str) -> bool:
 
 
 def _server_name(config: Mapping[str, Any], path: str, key: tuple[str, ...], user_id: str) -> str:
-    """The bridge's server name. One with a port is refused unless the user's IDs carry that
-    very port: it is almost always the address's port written into the wrong key."""
+    """The bridge's server name. One with a port is refused when the user's server is that name
+    without the port: then it is the address's port written into the wrong key. For a user of
+    another server nothing tells (a server name may carry a port), so it is taken as written."""
     name = _string(config, path, key)
-    if _has_port(name) and name != server_of(user_id):
+    if _has_port(name) and name.rpartition(":")[0] == server_of(user_id):
         raise BridgeConfigError(
             f"{path}: {_dotted(key)} is {name!r}, a server name with a port: it must be the part"
             " of user IDs after the colon (e.g. example.org for @alice:example.org); the port"

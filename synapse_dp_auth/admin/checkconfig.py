@@ -179,6 +179,13 @@ def check_homeserver_config(
             f"synapse_dp_auth is not configured: add an entry `- module: {MODULE}` with its"
             " config: under modules: in homeserver.yaml"
         )
+    elif not ours and not double_puppets:
+        report.warning(
+            "no bridge can double-puppet here: auth is delegated to the Matrix Authentication"
+            " Service, where synapse_dp_auth cannot run, and no double-puppet registration is"
+            " listed in app_service_config_files: `synapse_dp_auth appservice -c"
+            " homeserver.yaml FILE` writes one"
+        )
     elif not ours:
         report.line(
             "synapse_dp_auth is not configured: only bridges using the appservice method"

@@ -143,7 +143,12 @@ def choose_login_type(family: Family, advertised: Sequence[str]) -> str | None:
 
 
 def login_body(family: Family, login_type: str, user_id: str, token: str) -> dict[str, Any]:
-    """The request ``family`` sends, field for field, except that the device is the doctor's."""
+    """The request ``family`` sends, field for field, except that the device is the doctor's.
+
+    Raises :class:`ValueError` for a family that sends none (bridgev2: :func:`choose_login_type`
+    gives it no login type, so :func:`plan_logins` never asks)."""
+    if family.shape is BodyShape.NO_LOGIN:
+        raise ValueError(f"{family.name} sends no login request")
     field = "token" if login_type == LOGIN_TYPE_SHARED_SECRET else "password"
     identifier = {"type": "m.id.user", "user": user_id}
     if family.shape is BodyShape.CORPORAL:
