@@ -32,6 +32,16 @@ class SessionsTableTests(unittest.TestCase):
         ]
         sessions.record_all(self.txn, self.rows)
 
+    def test_a_batch_longer_than_one_statement(self) -> None:
+        """Every row of a batch that spans several multi-row INSERTs arrives, once."""
+        many = [
+            session(f"@u{n}:x", f"M{n}", "cccc2222", 10_000 + n)
+            for n in range(2 * sessions.INSERT_ROWS + 7)
+        ]
+        sessions.record_all(self.txn, many)
+        found = sessions.select(self.txn, SessionFilter(secret_fingerprint="cccc2222"), 10_000)
+        self.assertEqual(found, many)
+
     def test_everything_oldest_first(self) -> None:
         found = sessions.select(self.txn, SessionFilter(), 10)
         self.assertEqual(found, sorted(self.rows, key=lambda row: row.logged_in_ts))
