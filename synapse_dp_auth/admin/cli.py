@@ -429,6 +429,18 @@ def _fingerprint(value: str) -> str:
 # -- the parser ------------------------------------------------------------------------------------
 
 
+def _add_connection_options(parser: argparse.ArgumentParser, insecure_help: str) -> None:
+    """``--allow-insecure-http`` (``insecure_help`` says what would cross) and ``--timeout``."""
+    parser.add_argument("--allow-insecure-http", action="store_true", help=insecure_help)
+    parser.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=10.0,
+        metavar="SECONDS",
+        help="per request (default: 10)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     # No abbreviations: `--secret X` must not quietly mean `--secret-file X`.
     parser = argparse.ArgumentParser(
@@ -515,10 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
         " double-puppet secret for --user's server from it, say which method the bridge will"
         " use, and check that one",
     )
-    diagnose.add_argument(
-        "--allow-insecure-http",
-        action="store_true",
-        help="with --user, allow a plain http:// URL to a host other than this machine (refused"
+    _add_connection_options(
+        diagnose,
+        "with --user, allow a plain http:// URL to a host other than this machine (refused"
         " by default: the user's login token, a permanent credential, would cross the network"
         " unencrypted; http:// to localhost, 127.0.0.0/8 or ::1 needs no flag)",
     )
@@ -529,13 +540,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=names,
         metavar="NAME",
         help=f"only this client family, repeatable (default: all): {', '.join(names)}",
-    )
-    diagnose.add_argument(
-        "--timeout",
-        type=_timeout,
-        default=10.0,
-        metavar="SECONDS",
-        help="per request (default: 10)",
     )
     diagnose.set_defaults(handler=command_doctor)
 
@@ -618,18 +622,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--yes", action="store_true", help="with revoke: really delete the devices"
     )
-    listing.add_argument(
-        "--allow-insecure-http",
-        action="store_true",
-        help="allow a plain http:// URL to a host other than this machine (the admin token"
+    _add_connection_options(
+        listing,
+        "allow a plain http:// URL to a host other than this machine (the admin token"
         " would cross the network unencrypted)",
-    )
-    listing.add_argument(
-        "--timeout",
-        type=_timeout,
-        default=10.0,
-        metavar="SECONDS",
-        help="per request (default: 10)",
     )
     listing.set_defaults(handler=command_sessions)
     return parser
