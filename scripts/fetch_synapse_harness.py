@@ -50,11 +50,13 @@ def fetch(synapse_version: str, target: Path) -> None:
     with urllib.request.urlopen(request, timeout=60, context=context) as response:
         page = json.load(response)
         page_url = response.geturl()
-    filename = f"matrix_synapse-{synapse_version}.tar.gz"
-    files = [entry for entry in page["files"] if entry["filename"] == filename]
+    # Releases before 1.69 named their sdist matrix-synapse-<version>.tar.gz (PEP 625 came later).
+    filenames = [f"{name}-{synapse_version}.tar.gz" for name in ("matrix_synapse", "matrix-synapse")]
+    files = [entry for entry in page["files"] if entry["filename"] in filenames]
     if not files:
-        sys.exit(f"{filename} is not on the package index {index}")
+        sys.exit(f"{filenames[0]} is not on the package index {index}")
     entry = files[0]
+    filename = entry["filename"]
     url = urllib.parse.urljoin(page_url, entry["url"])
     with urllib.request.urlopen(url, timeout=120, context=context) as response:
         data = response.read()
@@ -62,7 +64,7 @@ def fetch(synapse_version: str, target: Path) -> None:
     if digest != entry["hashes"]["sha256"]:
         sys.exit(f"{filename}: sha256 {digest} does not match the index's {entry['hashes']}")
 
-    prefix = f"matrix_synapse-{synapse_version}/"
+    prefix = filename.removesuffix(".tar.gz") + "/"
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent))
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pytest
 from harness_support import DEVTURE, PASSWORD, SECRET, USER_PASSWORD, ModuleTestCase
 
 from tests import unittest
+
+# Run on every Synapse release of the version matrix (tox envs synapse-<release>).
+pytestmark = pytest.mark.core
 
 
 class UiaTestCase(ModuleTestCase):
