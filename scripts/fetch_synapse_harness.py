@@ -51,7 +51,9 @@ def fetch(synapse_version: str, target: Path) -> None:
         page = json.load(response)
         page_url = response.geturl()
     # Releases before 1.69 named their sdist matrix-synapse-<version>.tar.gz (PEP 625 came later).
-    filenames = [f"{name}-{synapse_version}.tar.gz" for name in ("matrix_synapse", "matrix-synapse")]
+    filenames = [
+        f"{name}-{synapse_version}.tar.gz" for name in ("matrix_synapse", "matrix-synapse")
+    ]
     files = [entry for entry in page["files"] if entry["filename"] in filenames]
     if not files:
         sys.exit(f"{filenames[0]} is not on the package index {index}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from importlib import metadata
 from typing import Any
 
 import synapse
@@ -28,6 +29,7 @@ from synapse_dp_auth.policy import (
     qualify_user_id,
     user_id_refusal,
 )
+from synapse_dp_auth.releases import TESTED_SYNAPSE_RELEASES, bcrypt_5_problem, tested_range
 from synapse_dp_auth.token import (
     LOGIN_TYPE_PASSWORD,
     LOGIN_TYPE_SHARED_SECRET,
@@ -57,7 +59,15 @@ class SharedSecretAuthProvider:
             )
         self._config = config
         self._api = api
-        self._server_name = api.server_name
+        server_name = getattr(api, "server_name", None)  # ModuleApi has it since Synapse 1.53
+        if not isinstance(server_name, str):
+            raise ConfigError(
+                f"synapse_dp_auth needs Synapse {TESTED_SYNAPSE_RELEASES[0]} or later (this is"
+                f" Synapse {synapse.__version__}, whose module API cannot tell the server name);"
+                f" it was tested on {tested_range()}",
+                path=["modules"],
+            )
+        self._server_name = server_name
 
         checkers: dict[tuple[str, tuple[str, ...]], Callable[..., Awaitable[LoginResult]]] = {}
         if config.com_devture_shared_secret_auth_support_enabled:
@@ -76,15 +86,19 @@ class SharedSecretAuthProvider:
             except uia.UnsupportedSynapseError as error:
                 raise ConfigError(
                     "synapse_dp_auth cannot keep shared-secret tokens out of user-interactive"
-                    f" auth on Synapse {synapse.__version__} ({error}). Use a Synapse version"
-                    " this module supports (see its README), or set allow_ui_auth: true to"
-                    " accept tokens in user-interactive auth.",
+                    f" auth on Synapse {synapse.__version__} ({error}). This version of the"
+                    f" module was tested on {tested_range()}: run one of those, or upgrade"
+                    " synapse_dp_auth, or set allow_ui_auth: true to accept tokens in"
+                    " user-interactive auth (see the module's README, Compatibility).",
                     path=["allow_ui_auth"],
                 ) from None
 
         api.register_password_auth_provider_callbacks(auth_checkers=checkers)
         for warning in config.warnings:
             logger.warning("synapse_dp_auth: %s", warning)
+        problem = bcrypt_5_problem(synapse.__version__, _installed_version("bcrypt"))
+        if problem is not None:
+            logger.warning("synapse_dp_auth: %s", problem)
 
     @staticmethod
     def parse_config(config: dict[str, Any]) -> DpAuthConfig:
@@ -158,6 +172,14 @@ class SharedSecretAuthProvider:
             login_type,
             refusal.reason,
         )
+
+
+def _installed_version(distribution: str) -> str | None:
+    """Read once at start-up (package metadata), never per login."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _printable(user_id: str) -> str:

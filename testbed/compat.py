@@ -22,6 +22,7 @@ from typing import Any
 
 import mautrix
 
+from testbed import readme
 from testbed.bridges import (
     FAMILIES,
     JS_DIR,
@@ -37,9 +38,9 @@ MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 #: The user every bridge family double-puppets in a measured server.
 USER_LOCALPART = "alice"
 
-#: Where the generated table goes in README.md.
-README_START = "<!-- compat-table:start -->"
-README_END = "<!-- compat-table:end -->"
+#: Where the generated table goes in README.md (see :mod:`testbed.readme`).
+README_SECTION = "compat-table"
+README_START, README_END = readme.markers(README_SECTION)
 
 
 @dataclass(frozen=True)
@@ -307,11 +308,7 @@ def render_table(rows: Iterable[Row]) -> str:
 
 def readme_table(readme_text: str) -> str | None:
     """The text between the README's markers (without them), or ``None`` if they are missing."""
-    start = readme_text.find(README_START)
-    end = readme_text.find(README_END)
-    if start < 0 or end < start:
-        return None
-    return readme_text[start + len(README_START) : end].strip("\n") + "\n"
+    return readme.section(readme_text, README_SECTION)
 
 
 def main() -> int:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from synapse_dp_auth.releases import release_key
+
 MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 SECRET = "the guard's shared secret: long enough, random enough, never used"
 LOGIN_TYPES = ("m.login.password", "com.devture.shared_secret_auth")
@@ -70,29 +72,26 @@ GUARDED_FILES = (
     "tests/rest/client/test_account.py",
 )
 
-_GET_LOGIN_FLOWS_PINNED = (
-    # assertCountEqual of the GET /login flows with login_via_existing_session enabled.
+# assertCountEqual of the GET /login flows with SAML, CAS and OIDC configured.
+_MULTI_SSO_FLOWS = "tests/rest/client/test_login.py::MultiSSOTestCase::test_get_login_flows"
+# assertCountEqual of the GET /login flows with login_via_existing_session enabled.
+_LOGIN_VIA_EXISTING_FLOWS = (
     "tests/rest/client/test_login.py::LoginRestServletTestCase::"
-    "test_get_login_flows_with_login_via_existing_enabled",
-    # assertCountEqual of the GET /login flows with SAML, CAS and OIDC configured.
-    "tests/rest/client/test_login.py::MultiSSOTestCase::test_get_login_flows",
+    "test_get_login_flows_with_login_via_existing_enabled"
 )
 
 #: Per Synapse release: Synapse's own tests that assert the exact list of ``GET /login`` flows.
 #: With the module, that list also holds ``com.devture.shared_secret_auth``: the one difference
 #: the module may make. ``tests/test_synapse_guard.py`` proves that each of them fails with the
-#: module, only over that login type, and passes without it; every other test must pass.
+#: module, only over that login type, and passes without it; every other test must have the
+#: same outcome with and without the module.
 GET_LOGIN_FLOW_TESTS: dict[str, tuple[str, ...]] = {
-    "1.163.2": _GET_LOGIN_FLOWS_PINNED,
+    "1.53.0": (_MULTI_SSO_FLOWS,),
+    "1.163.2": (_LOGIN_VIA_EXISTING_FLOWS, _MULTI_SSO_FLOWS),
 }
 
 
 def get_login_flow_tests(release: str) -> tuple[str, ...]:
-    """The list for ``release``; an unlisted (newer) release gets the newest list."""
-    if release in GET_LOGIN_FLOW_TESTS:
-        return GET_LOGIN_FLOW_TESTS[release]
-    return GET_LOGIN_FLOW_TESTS[max(GET_LOGIN_FLOW_TESTS, key=_release_key)]
-
-
-def _release_key(release: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in release.split(".") if part.isdigit())
+    """The list of the newest listed release not newer than ``release``."""
+    listed = [known for known in GET_LOGIN_FLOW_TESTS if release_key(known) <= release_key(release)]
+    return GET_LOGIN_FLOW_TESTS[max(listed, key=release_key)] if listed else ()

@@ -36,9 +36,7 @@ SECRET = secrets.token_hex(32)
 def test_config_mistake_stops_synapse_naming_the_key(
     options: dict[str, Any], key: str, message: str
 ) -> None:
-    error = Homeserver.start_expecting_failure(
-        [{"module": compat.MODULE, "config": options}]
-    )
+    error = Homeserver.start_expecting_failure([{"module": compat.MODULE, "config": options}])
     shown = error.output + error.log
     assert f"modules.<item 0>.config.{key}" in shown, str(error)
     assert message in shown, str(error)

@@ -4,7 +4,9 @@ Runs Synapse's own login, UIA, devices and account tests (``testbed.synapse_guar
 from the harness of the installed release, unchanged, with the module added to ``modules:`` by
 the ``testbed.synapse_guard`` plugin. The only tests left out are those that assert the exact
 ``GET /login`` flows; for them this proves that they fail with the module only because the
-module's login type is listed, and that they pass without it.
+module's login type is listed, and that they pass without it. On the pinned release every other
+test passes; on older releases, a test that fails with today's dependency versions must fail
+without the module too (the module changes no outcome).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,7 @@ import pytest
 import synapse
 
 import tests as synapse_tests
+from synapse_dp_auth.releases import TESTED_SYNAPSE_RELEASES
 from testbed.synapse_guard import (
     GUARDED_FILES,
     LOGIN_TYPES,
@@ -71,7 +75,7 @@ def run_synapse_tests(args: list[str], *, with_module: bool, scratch: Path) -> R
     )
     outcomes: dict[str, str] = {}
     messages: dict[str, str] = {}
-    for case in ElementTree.parse(report).iter("testcase"):
+    for case in ElementTree.parse(report).iter("testcase"):  # noqa: S314 - our child's report
         test_id = _test_id(case)
         outcomes[test_id] = "passed"
         for kind in ("failure", "error", "skipped"):
@@ -98,20 +102,36 @@ def guarded_files() -> list[str]:
 
 def test_synapse_own_tests_pass_with_the_module(tmp_path: Path) -> None:
     deselect = [arg for test in FLOW_TESTS for arg in ("--deselect", test)]
-    run = run_synapse_tests(
-        [*(str(HARNESS_ROOT / name) for name in guarded_files()), *deselect],
-        with_module=True,
-        scratch=tmp_path,
-    )
-    not_passed = {test: outcome for test, outcome in run.outcomes.items() if outcome != "passed"}
-    assert not_passed == {}, "\n".join(
-        [f"{test}: {outcome}: {run.messages[test][:300]}" for test, outcome in not_passed.items()]
-        + [run.output]
-    )
+    args = [*(str(HARNESS_ROOT / name) for name in guarded_files()), *deselect]
+    run = run_synapse_tests(args, with_module=True, scratch=tmp_path)
     assert len(run.outcomes) >= 50, run.output
     # Not vacuous: the module was really loaded into (nearly) every homeserver built.
     loaded = int(run.summary.split()[-2]) if run.summary else 0
     assert loaded >= len(run.outcomes) // 2, (run.summary, run.output)
+
+    not_passed = {test: outcome for test, outcome in run.outcomes.items() if outcome != "passed"}
+    if not not_passed:
+        return
+    # An older release's own tests can fail with today's dependency versions (Twisted, authlib):
+    # then they must fail the same way without the module, i.e. the module changes no outcome.
+    without = run_synapse_tests(args, with_module=False, scratch=tmp_path)
+    changed = {
+        test: f"{without.outcomes.get(test, 'missing')} without the module, {outcome} with it:"
+        f" {run.messages.get(test, '')[:300]}"
+        for test, outcome in run.outcomes.items()
+        if without.outcomes.get(test) != outcome
+    }
+    assert changed == {}, "\n".join([f"{test}: {why}" for test, why in changed.items()])
+    assert synapse.__version__ != TESTED_SYNAPSE_RELEASES[-1], (
+        "Synapse's own tests must all pass on the pinned release",
+        not_passed,
+    )
+    warnings.warn(
+        f"{len(not_passed)} of Synapse {synapse.__version__}'s own tests fail in this environment"
+        " with and without the module alike (dependency versions newer than that release):"
+        f" {', '.join(sorted(not_passed))}",
+        stacklevel=1,
+    )
 
 
 def test_get_login_flow_tests_fail_only_over_the_modules_login_type(tmp_path: Path) -> None:
