@@ -16,6 +16,7 @@ package index at run time. A release passes when its env succeeds with no test s
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import subprocess
@@ -27,8 +28,21 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from synapse_dp_auth.releases import TESTED_SYNAPSE_RELEASES  # noqa: E402
 from testbed import readme  # noqa: E402
+
+
+def _releases_module() -> object:
+    """``synapse_dp_auth/releases.py`` alone: importing the package would import Synapse."""
+    spec = importlib.util.spec_from_file_location(
+        "synapse_dp_auth_releases", REPO_ROOT / "synapse_dp_auth" / "releases.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TESTED_SYNAPSE_RELEASES: tuple[str, ...] = _releases_module().TESTED_SYNAPSE_RELEASES  # type: ignore[attr-defined]
 
 CANARY = "canary"
 README_SECTION = "synapse-versions"

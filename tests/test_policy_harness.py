@@ -30,7 +30,7 @@ class ImpersonationTestCase(ModuleTestCase):
     def make_homeserver(self, reactor: Any, clock: Any) -> Any:
         hs = self.setup_test_homeserver()
         # Before Synapse 1.6x an ApplicationService also took the server name ("hostname").
-        hostname = (
+        hostname: dict[str, Any] = (
             {"hostname": "test"}
             if "hostname" in inspect.signature(ApplicationService).parameters
             else {}
