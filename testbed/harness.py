@@ -10,7 +10,7 @@ from synapse.handlers.auth import load_legacy_password_auth_providers
 
 #: Whether this release's harness starts the ``modules:`` of the config as Synapse's start-up
 #: does. Older releases' harnesses (1.53 among them) leave it to each test.
-HARNESS_STARTS_MODULES = "loaded_modules" in inspect.getsource(tests.server.setup_test_homeserver)
+HARNESS_STARTS_MODULES = "loaded_modules" in inspect.getsource(tests.server)
 
 
 def start_modules_like_synapse(hs: Any) -> None:

@@ -114,11 +114,16 @@ def test_synapse_own_tests_pass_with_the_module(tmp_path: Path) -> None:
         return
     # An older release's own tests can fail with today's dependency versions (Twisted, authlib):
     # then they must fail the same way without the module, i.e. the module changes no outcome.
-    without = run_synapse_tests(args, with_module=False, scratch=tmp_path)
+    # (Only those are run again: every other test passed with the module, which is the goal.)
+    without = run_synapse_tests(
+        [str(HARNESS_ROOT / test) for test in sorted(not_passed)],
+        with_module=False,
+        scratch=tmp_path,
+    )
     changed = {
         test: f"{without.outcomes.get(test, 'missing')} without the module, {outcome} with it:"
         f" {run.messages.get(test, '')[:300]}"
-        for test, outcome in run.outcomes.items()
+        for test, outcome in not_passed.items()
         if without.outcomes.get(test) != outcome
     }
     assert changed == {}, "\n".join([f"{test}: {why}" for test, why in changed.items()])
