@@ -6,6 +6,7 @@ Synapse's harness, which ``scripts/fetch_synapse_harness.py`` puts on ``sys.path
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from collections.abc import Iterator
@@ -50,6 +51,18 @@ def _no_process_left_behind() -> Iterator[None]:
     left = [child for child in _child_processes(os.getpid()) if child not in before]
     if left:
         pytest.fail("processes left running by the tests:\n" + "\n".join(left), pytrace=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_thread_pool_left_running() -> Iterator[None]:
+    """Older Synapse releases (1.53) start Twisted thread pools in the harness and never stop
+    them; their threads are not daemons, so the interpreter would wait for them forever."""
+    yield
+    from twisted.python.threadpool import ThreadPool
+
+    for candidate in gc.get_objects():
+        if isinstance(candidate, ThreadPool) and candidate.started:
+            candidate.stop()
 
 
 @pytest.fixture(autouse=True, scope="session")
