@@ -69,7 +69,7 @@ def test_readme_shows_every_tested_release_passing() -> None:
 
 def test_get_login_flow_lists_are_for_tested_releases() -> None:
     assert set(GET_LOGIN_FLOW_TESTS) <= set(TESTED_SYNAPSE_RELEASES)
-    assert PINNED in GET_LOGIN_FLOW_TESTS
+    assert FLOOR in GET_LOGIN_FLOW_TESTS
 
 
 @pytest.mark.parametrize(
