@@ -6,9 +6,10 @@ Synapse's harness, which ``scripts/fetch_synapse_harness.py`` puts on ``sys.path
 
 from __future__ import annotations
 
-import gc
 import os
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,18 +55,6 @@ def _no_process_left_behind() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _no_thread_pool_left_running() -> Iterator[None]:
-    """Older Synapse releases (1.53) start Twisted thread pools in the harness and never stop
-    them; their threads are not daemons, so the interpreter would wait for them forever."""
-    yield
-    from twisted.python.threadpool import ThreadPool
-
-    for candidate in gc.get_objects():
-        if isinstance(candidate, ThreadPool) and candidate.started:
-            candidate.stop()
-
-
-@pytest.fixture(autouse=True, scope="session")
 def _run_in_scratch_directory() -> Iterator[None]:
     """Synapse's harness writes _trial_temp/ and media/ into the current directory."""
     previous = os.getcwd()
@@ -75,3 +64,29 @@ def _run_in_scratch_directory() -> Iterator[None]:
             yield
         finally:
             os.chdir(previous)
+
+
+_exit_status: int | None = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Exit without waiting for thread-pool threads that older Synapse harnesses leave behind.
+
+    Some releases' harnesses (seen with 1.53.0 and 1.130.0) start Twisted thread pools that
+    nothing stops; their threads are not daemons, so the interpreter would wait for them forever
+    after the last test. Everything is reported by now: leave with pytest's own exit status.
+    """
+    stuck = [
+        thread
+        for thread in threading.enumerate()
+        if thread.name.startswith("PoolThread-") and not thread.daemon
+    ]
+    if stuck and _exit_status is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status)
