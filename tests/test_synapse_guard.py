@@ -17,10 +17,10 @@ import sys
 import warnings
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pytest
-import synapse
 
 import tests as synapse_tests
 from synapse_dp_auth.releases import TESTED_SYNAPSE_RELEASES
@@ -33,10 +33,12 @@ from testbed.synapse_guard import (
 
 pytestmark = pytest.mark.core
 
+#: The release, as installed (``synapse.__version__`` can carry git details of the current folder).
+SYNAPSE_VERSION = metadata.version("matrix-synapse")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The folder that holds Synapse's ``tests`` package (the harness of the installed release).
 HARNESS_ROOT = Path(next(iter(synapse_tests.__path__))).parent
-FLOW_TESTS = get_login_flow_tests(synapse.__version__)
+FLOW_TESTS = get_login_flow_tests(SYNAPSE_VERSION)
 
 
 @dataclass(frozen=True)
@@ -127,12 +129,12 @@ def test_synapse_own_tests_pass_with_the_module(tmp_path: Path) -> None:
         if without.outcomes.get(test) != outcome
     }
     assert changed == {}, "\n".join([f"{test}: {why}" for test, why in changed.items()])
-    assert synapse.__version__ != TESTED_SYNAPSE_RELEASES[-1], (
+    assert SYNAPSE_VERSION != TESTED_SYNAPSE_RELEASES[-1], (
         "Synapse's own tests must all pass on the pinned release",
         not_passed,
     )
     warnings.warn(
-        f"{len(not_passed)} of Synapse {synapse.__version__}'s own tests fail in this environment"
+        f"{len(not_passed)} of Synapse {SYNAPSE_VERSION}'s own tests fail in this environment"
         " with and without the module alike (dependency versions newer than that release):"
         f" {', '.join(sorted(not_passed))}",
         stacklevel=1,
