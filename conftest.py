@@ -7,7 +7,9 @@ Synapse's harness, which ``scripts/fetch_synapse_harness.py`` puts on ``sys.path
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +95,29 @@ def _no_token_in_any_homeserver_log() -> Iterator[None]:
             + "\n".join(found[:50]),
             pytrace=False,
         )
+
+
+_exit_status: int | None = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Exit without waiting for thread-pool threads that older Synapse harnesses leave behind.
+
+    Some releases' harnesses (seen with 1.53.0 and 1.130.0) start Twisted thread pools that
+    nothing stops; their threads are not daemons, so the interpreter would wait for them forever
+    after the last test. Everything is reported by now: leave with pytest's own exit status.
+    """
+    stuck = [
+        thread
+        for thread in threading.enumerate()
+        if thread.name.startswith("PoolThread-") and not thread.daemon
+    ]
+    if stuck and _exit_status is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status)

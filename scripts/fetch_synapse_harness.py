@@ -49,11 +49,15 @@ def fetch(synapse_version: str, target: Path) -> None:
         )
         response.raise_for_status()
         page = response.json()
-        filename = f"matrix_synapse-{synapse_version}.tar.gz"
-        files = [entry for entry in page["files"] if entry["filename"] == filename]
+        # Before 1.69 the sdist was matrix-synapse-<version>.tar.gz (PEP 625 came later).
+        filenames = [
+            f"{name}-{synapse_version}.tar.gz" for name in ("matrix_synapse", "matrix-synapse")
+        ]
+        files = [entry for entry in page["files"] if entry["filename"] in filenames]
         if not files:
-            sys.exit(f"{filename} is not on the package index {index}")
+            sys.exit(f"{filenames[0]} is not on the package index {index}")
         entry = files[0]
+        filename = entry["filename"]
         download = session.get(urllib.parse.urljoin(response.url, entry["url"]))
         download.raise_for_status()
         data = download.content
@@ -61,7 +65,7 @@ def fetch(synapse_version: str, target: Path) -> None:
     if digest != entry["hashes"]["sha256"]:
         sys.exit(f"{filename}: sha256 {digest} does not match the index's {entry['hashes']}")
 
-    prefix = f"matrix_synapse-{synapse_version}/"
+    prefix = filename.removesuffix(".tar.gz") + "/"
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent))
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:

@@ -15,12 +15,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from synapse.module_api import DirectServeJsonResource, ModuleApi, SynapseRequest
-from synapse.module_api.errors import Codes, SynapseError
+from synapse.module_api.errors import SynapseError
 
 from synapse_dp_auth import sessions
 from synapse_dp_auth.recorder import SessionRecorder
 
 PATH = sessions.ADMIN_PATH
+
+# The error codes are spelled out: ``synapse.module_api.errors.Codes`` exists only since Synapse
+# 1.60, and the floor is older.
 
 
 class SessionsResource(DirectServeJsonResource):
@@ -35,7 +38,7 @@ class SessionsResource(DirectServeJsonResource):
     async def _async_render_GET(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
         requester = await self._api.get_user_by_req(request)
         if not await self._api.is_user_admin(requester.user.to_string()):
-            raise SynapseError(403, "You are not a server admin", Codes.FORBIDDEN)
+            raise SynapseError(403, "You are not a server admin", "M_FORBIDDEN")
         try:
             which = sessions.parse_filter(
                 {
@@ -44,7 +47,7 @@ class SessionsResource(DirectServeJsonResource):
                 }
             )
         except (sessions.FilterError, UnicodeDecodeError) as error:
-            raise SynapseError(400, str(error), Codes.INVALID_PARAM) from None
+            raise SynapseError(400, str(error), "M_INVALID_PARAM") from None
         page_size = sessions.MAX_ROWS
         found = await self._recorder.select(which, page_size + 1)
         answer: dict[str, Any] = {

@@ -9,7 +9,9 @@ and Synapse answers the client 403 (or goes on to its own password check).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from importlib import metadata
 from typing import Any
 
 import synapse
@@ -31,6 +33,7 @@ from synapse_dp_auth.policy import (
     user_id_refusal,
 )
 from synapse_dp_auth.recorder import SessionRecorder
+from synapse_dp_auth.releases import TESTED_SYNAPSE_RELEASES, bcrypt_5_problem, tested_range
 from synapse_dp_auth.token import (
     LOGIN_TYPE_PASSWORD,
     LOGIN_TYPE_SHARED_SECRET,
@@ -73,7 +76,15 @@ class SharedSecretAuthProvider:
             )
         self._config = config
         self._api = api
-        self._server_name = api.server_name
+        server_name = getattr(api, "server_name", None)  # ModuleApi has it since Synapse 1.53
+        if not isinstance(server_name, str):
+            raise ConfigError(
+                f"synapse_dp_auth needs Synapse {TESTED_SYNAPSE_RELEASES[0]} or later (this is"
+                f" Synapse {synapse.__version__}, whose module API cannot tell the server name);"
+                f" it was tested on {tested_range()}",
+                path=["modules"],
+            )
+        self._server_name = server_name
         # First, so that nothing Synapse logs about a request can carry a token or a secret.
         logfilter.install(
             [*logfilter.CLIENT_ECHOING_LOGGERS, *_access_loggers(api)],
@@ -97,9 +108,10 @@ class SharedSecretAuthProvider:
             except uia.UnsupportedSynapseError as error:
                 raise ConfigError(
                     "synapse_dp_auth cannot keep shared-secret tokens out of user-interactive"
-                    f" auth on Synapse {synapse.__version__} ({error}). Use a Synapse version"
-                    " this module supports (see its README), or set allow_ui_auth: true to"
-                    " accept tokens in user-interactive auth.",
+                    f" auth on Synapse {synapse.__version__} ({error}). This version of the"
+                    f" module was tested on {tested_range()}: run one of those, or upgrade"
+                    " synapse_dp_auth, or set allow_ui_auth: true to accept tokens in"
+                    " user-interactive auth (see the module's README, Compatibility).",
                     path=["allow_ui_auth"],
                 ) from None
 
@@ -108,6 +120,10 @@ class SharedSecretAuthProvider:
         )
         # Computed once: a login only picks one by index.
         self._fingerprints = tuple(secret_fingerprint(secret) for secret in config.secrets)
+        # ModuleApi.get_current_time_msec exists since Synapse 1.136; the wall clock before it.
+        self._now_msec: Callable[[], int] = getattr(
+            api, "get_current_time_msec", lambda: int(time.time() * 1000)
+        )
 
         try:
             api.register_password_auth_provider_callbacks(auth_checkers=checkers)
@@ -130,6 +146,9 @@ class SharedSecretAuthProvider:
                 len(self._fingerprints),
                 fingerprint,
             )
+        problem = bcrypt_5_problem(synapse.__version__, _installed_version("bcrypt"))
+        if problem is not None:
+            logger.warning("synapse_dp_auth: %s", problem)
 
     @staticmethod
     def parse_config(config: dict[str, Any]) -> DpAuthConfig:
@@ -224,7 +243,7 @@ class SharedSecretAuthProvider:
                     device_id=device_id,
                     login_type=login_type,
                     secret_fingerprint=fingerprint,
-                    logged_in_ts=self._api.get_current_time_msec(),
+                    logged_in_ts=self._now_msec(),
                 )
             )
             logger.info(
@@ -279,6 +298,14 @@ def _access_loggers(api: ModuleApi) -> list[str]:
         except AttributeError:
             continue
     return names
+
+
+def _installed_version(distribution: str) -> str | None:
+    """Read once at start-up (package metadata), never per login."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _printable(user_id: str) -> str:

@@ -17,7 +17,7 @@ on PostgreSQL; the second attempt then finds the table.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from synapse.module_api import ModuleApi
 from twisted.internet import reactor
@@ -30,6 +30,20 @@ logger = logging.getLogger(__name__)
 FLUSH_INTERVAL_MS = 1000
 
 
+def run_in_background(api: ModuleApi, desc: str, func: Callable[[], Awaitable[None]]) -> object:
+    """``func`` as a Synapse background process, on every release this module supports.
+
+    ``ModuleApi.run_as_background_process`` exists since Synapse 1.136; before it, modules used
+    Synapse's own function, which then took no server name (tested by the version matrix).
+    """
+    run = getattr(api, "run_as_background_process", None)
+    if run is not None:
+        return run(desc, func)
+    from synapse.metrics.background_process_metrics import run_as_background_process
+
+    return run_as_background_process(desc, func)
+
+
 class SessionRecorder:
     def __init__(self, api: ModuleApi) -> None:
         self._api = api
@@ -38,9 +52,7 @@ class SessionRecorder:
 
     def start(self) -> None:
         """Create the table now, write the queue periodically and at shutdown."""
-        self._api.run_as_background_process(
-            "synapse_dp_auth_create_sessions_table", self._ensure_schema
-        )
+        run_in_background(self._api, "synapse_dp_auth_create_sessions_table", self._ensure_schema)
         self._api.looping_background_call(
             self.flush,
             FLUSH_INTERVAL_MS,
@@ -55,7 +67,8 @@ class SessionRecorder:
         add_trigger(
             "before",
             "shutdown",
-            self._api.run_as_background_process,
+            run_in_background,
+            self._api,
             "synapse_dp_auth_record_sessions",
             self.flush,
         )

@@ -28,6 +28,7 @@ import mautrix
 from synapse_dp_auth.admin import appservice
 from synapse_dp_auth.admin import families as family_model
 from synapse_dp_auth.admin.registration import AS_TOKEN_PREFIX, DEFAULT_ID
+from testbed import readme
 from testbed.bridges import (
     APPSERVICE_FAMILIES,
     FAMILIES,
@@ -46,12 +47,11 @@ MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 #: The user every bridge family double-puppets in a measured server.
 USER_LOCALPART = "alice"
 
-#: Where the generated table goes in README.md.
-README_START = "<!-- compat-table:start -->"
-README_END = "<!-- compat-table:end -->"
-#: Where the appservice method's table goes in README.md.
-README_APPSERVICE_START = "<!-- compat-appservice:start -->"
-README_APPSERVICE_END = "<!-- compat-appservice:end -->"
+#: Where the generated tables go in README.md (see :mod:`testbed.readme`).
+README_SECTION = "compat-table"
+README_START, README_END = readme.markers(README_SECTION)
+#: The appservice method's table.
+README_APPSERVICE_SECTION = "compat-appservice"
 
 
 @dataclass(frozen=True)
@@ -317,15 +317,9 @@ def render_table(rows: Iterable[Row]) -> str:
     return "\n".join(out) + "\n"
 
 
-def readme_table(
-    readme_text: str, start_marker: str = README_START, end_marker: str = README_END
-) -> str | None:
-    """The text between the README's markers (without them), or ``None`` if they are missing."""
-    start = readme_text.find(start_marker)
-    end = readme_text.find(end_marker)
-    if start < 0 or end < start:
-        return None
-    return readme_text[start + len(start_marker) : end].strip("\n") + "\n"
+def readme_table(readme_text: str, section: str = README_SECTION) -> str | None:
+    """The text between the README's markers of ``section``, or ``None`` if they are missing."""
+    return readme.section(readme_text, section)
 
 
 # -- the appservice method -------------------------------------------------------------------

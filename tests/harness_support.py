@@ -12,6 +12,7 @@ from synapse.rest import admin
 from synapse.rest.client import account, devices, login
 
 from synapse_dp_auth.token import make_token
+from testbed.harness import HARNESS_STARTS_MODULES, start_modules_like_synapse
 from tests import unittest
 
 SECRET = "correct horse battery staple, but 64 characters long for real!!"
@@ -63,6 +64,12 @@ class ModuleTestCase(unittest.HomeserverTestCase):
             for kind in ("address", "account", "failed_attempts")
         }
         return config
+
+    def setup_test_homeserver(self, *args: Any, **kwargs: Any) -> Any:
+        hs = super().setup_test_homeserver(*args, **kwargs)
+        if not HARNESS_STARTS_MODULES:
+            start_modules_like_synapse(hs)
+        return hs
 
     def prepare(self, reactor: Any, clock: Any, hs: Any) -> None:
         self.alice = self.register_user("alice", USER_PASSWORD)

@@ -61,9 +61,7 @@ def test_bridgev2_ignores_a_plain_secret(rows: list[compat.AppserviceRow]) -> No
 def test_readme_shows_the_measured_table(rows: list[compat.AppserviceRow]) -> None:
     generated = compat.render_appservice_table(rows)
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    shown = compat.readme_table(
-        readme, compat.README_APPSERVICE_START, compat.README_APPSERVICE_END
-    )
+    shown = compat.readme_table(readme, compat.README_APPSERVICE_SECTION)
     assert shown is not None, "README.md has no appservice table between its markers"
     assert shown == generated, (
         "README.md's appservice table is stale: regenerate with"

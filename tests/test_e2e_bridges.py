@@ -104,15 +104,35 @@ EXPECTED_ROWS: tuple[tuple[str, str, tuple[str, ...], tuple[Expected, ...]], ...
 #: How mautrix-python turns an HTTP refusal into its own exception (mautrix.errors).
 MAUTRIX_EXCEPTIONS = {"M_FORBIDDEN": "MForbidden", "M_UNKNOWN": "MUnknown"}
 
+#: The row every Synapse release of the version matrix runs (pytest marker ``core``): each
+#: bridge family's login against the default configuration.
+CORE_ROW = ("defaults", "passwords-on")
+
+
+def _marks(module_key: str, password_key: str) -> list[pytest.MarkDecorator]:
+    return [pytest.mark.core] if (module_key, password_key) == CORE_ROW else []
+
+
 CELLS = [
     pytest.param(
-        module_key, password_key, family, expected, id=f"{module_key}-{password_key}-{family}"
+        module_key,
+        password_key,
+        family,
+        expected,
+        id=f"{module_key}-{password_key}-{family}",
+        marks=_marks(module_key, password_key),
     )
     for module_key, password_key, _, expectations in EXPECTED_ROWS
     for family, expected in zip(FAMILY_ORDER, expectations, strict=True)
 ]
 ROWS = [
-    pytest.param(module_key, password_key, flows, id=f"{module_key}-{password_key}")
+    pytest.param(
+        module_key,
+        password_key,
+        flows,
+        id=f"{module_key}-{password_key}",
+        marks=_marks(module_key, password_key),
+    )
     for module_key, password_key, flows, _ in EXPECTED_ROWS
 ]
 
@@ -128,6 +148,7 @@ def matrix() -> compat.Matrix:
     return compat.Matrix()
 
 
+@pytest.mark.core
 def test_the_expected_table_covers_everything_measured() -> None:
     assert tuple(FAMILIES) == FAMILY_ORDER
     assert [(m, p) for m, p, _, _ in EXPECTED_ROWS] == [
@@ -217,6 +238,7 @@ DEFAULTS_TYPE = {
 REFUSALS = ("wrong-secret", "missing-user", "remote-user")
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("family", FAMILY_ORDER)
 @pytest.mark.parametrize("case", REFUSALS)
 def test_refusal_reaches_the_bridge_as_forbidden(

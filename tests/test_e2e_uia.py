@@ -187,6 +187,7 @@ def token_auth(server: SeededServer, login_type: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("login_type", [P, D])
 def test_token_does_not_confirm_uia_by_default(
     default_server: SeededServer, login_type: str

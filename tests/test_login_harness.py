@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+import pytest
 from harness_support import (
     DEVTURE,
     OTHER_SECRET,
@@ -18,6 +19,9 @@ from parameterized import parameterized_class
 
 import synapse_dp_auth.provider
 import synapse_dp_auth.token
+
+# Run on every Synapse release of the version matrix (tox envs synapse-<release>).
+pytestmark = pytest.mark.core
 
 LOGGER = "synapse_dp_auth"
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pytest
 from harness_support import DEVTURE, PASSWORD, SECRET, USER_PASSWORD, ModuleTestCase
 
 from tests import unittest
+
+# Run on every Synapse release of the version matrix (tox envs synapse-<release>).
+pytestmark = pytest.mark.core
 
 
 class UiaTestCase(ModuleTestCase):
@@ -236,6 +240,7 @@ class UnsupportedSynapseTests(unittest.HomeserverTestCase):
         from synapse.config import ConfigError
 
         from synapse_dp_auth import SharedSecretAuthProvider
+        from synapse_dp_auth.releases import tested_range
 
         auth_handler = self.hs.get_auth_handler()
         auth_handler._get_available_ui_auth_types = None  # type: ignore[assignment]
@@ -243,6 +248,8 @@ class UnsupportedSynapseTests(unittest.HomeserverTestCase):
         with self.assertRaisesRegex(ConfigError, r"on Synapse \d+\.\d+") as caught:
             SharedSecretAuthProvider(config, self.hs.get_module_api())
         self.assertIn("_get_available_ui_auth_types", str(caught.exception))
+        # The admin learns which releases this version of the module was tested on.
+        self.assertIn(tested_range(), str(caught.exception))
         # With allow_ui_auth the module does not need that internal and starts.
         relaxed = SharedSecretAuthProvider.parse_config(
             {"shared_secret": SECRET, "allow_ui_auth": True}
