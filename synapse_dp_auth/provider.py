@@ -9,7 +9,6 @@ and Synapse answers the client 403 (or goes on to its own password check).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from importlib import metadata
 from typing import Any
@@ -120,9 +119,10 @@ class SharedSecretAuthProvider:
         )
         # Computed once: a login only picks one by index.
         self._fingerprints = tuple(secret_fingerprint(secret) for secret in config.secrets)
-        # ModuleApi.get_current_time_msec exists since Synapse 1.136; the wall clock before it.
-        self._now_msec: Callable[[], int] = getattr(
-            api, "get_current_time_msec", lambda: int(time.time() * 1000)
+        # ModuleApi.get_current_time_msec exists since Synapse 1.136; before it, the clock the
+        # module API itself keeps (tested on the floor release by the version matrix).
+        self._now_msec: Callable[[], int] = (
+            getattr(api, "get_current_time_msec", None) or api._clock.time_msec
         )
 
         try:
