@@ -39,9 +39,11 @@ def run_in_background(api: ModuleApi, desc: str, func: Callable[[], Awaitable[No
     run = getattr(api, "run_as_background_process", None)
     if run is not None:
         return run(desc, func)
-    from synapse.metrics.background_process_metrics import run_as_background_process
+    from synapse.metrics import background_process_metrics
 
-    return run_as_background_process(desc, func)
+    # Typed loosely: the installed Synapse may be a newer one whose function takes a server name.
+    legacy: Callable[..., object] = background_process_metrics.run_as_background_process
+    return legacy(desc, func)
 
 
 class SessionRecorder:
