@@ -44,6 +44,21 @@ def write_registration(path: Path, registration: dict[str, Any]) -> Path:
 # -- the testbed: registrations and OAuth delegation ---------------------------------------------
 
 
+def failed_check_config(
+    tmp_path: Path, paths: list[Path], capsys: pytest.CaptureFixture[str]
+) -> str:
+    """What check-config prints for a homeserver.yaml listing ``paths``, which it must refuse."""
+    config = tmp_path / "homeserver.yaml"
+    config.write_text(
+        json.dumps(
+            {"server_name": "test.local", "app_service_config_files": [str(p) for p in paths]}
+        ),
+        encoding="utf-8",
+    )
+    assert cli.main(["check-config", str(config)]) == 1
+    return capsys.readouterr().out
+
+
 def test_synapse_loads_a_registration_file(tmp_path: Path) -> None:
     registration = hand_written_registration(r"test\.local")
     path = write_registration(tmp_path / "doublepuppet.yaml", registration)
@@ -227,15 +242,7 @@ def test_check_config_catches_a_reused_token_before_synapse_prints_it(
     assert "Cannot reuse as_token across application services" in error.output + error.log
     assert bridge["as_token"] in error.output + error.log
 
-    config = tmp_path / "homeserver.yaml"
-    config.write_text(
-        json.dumps(
-            {"server_name": "test.local", "app_service_config_files": [str(p) for p in paths]}
-        ),
-        encoding="utf-8",
-    )
-    assert cli.main(["check-config", str(config)]) == 1
-    out = capsys.readouterr().out
+    out = failed_check_config(tmp_path, paths, capsys)
     assert (
         f"error: {paths[1]} and {paths[0]} have the same as_token: Synapse refuses to start"
     ) in out
@@ -258,15 +265,7 @@ def test_check_config_catches_a_reused_id_before_synapse_refuses_it(
     error = Homeserver.start_expecting_failure(app_service_config_files=paths)
     assert "Cannot reuse ID across application services: whatsapp" in error.output + error.log
 
-    config = tmp_path / "homeserver.yaml"
-    config.write_text(
-        json.dumps(
-            {"server_name": "test.local", "app_service_config_files": [str(p) for p in paths]}
-        ),
-        encoding="utf-8",
-    )
-    assert cli.main(["check-config", str(config)]) == 1
-    out = capsys.readouterr().out
+    out = failed_check_config(tmp_path, paths, capsys)
     assert (
         f"error: {paths[1]} and {paths[0]} have the same id 'whatsapp': Synapse refuses to start"
         " with two registrations of one id"
