@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from testbed.compat import js_clients_problem
 from testbed.homeserver import Homeserver, JsonDict
+from testbed.services import INSTALL_HINT, PostgresServer, RedisServer, missing_services
+from testbed.workers import WorkerDeployment
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
 
@@ -21,6 +24,23 @@ def require_js_clients() -> None:
     problem = js_clients_problem()
     if problem is not None:
         pytest.fail(f"the JavaScript bridge clients cannot run: {problem}", pytrace=False)
+
+
+@contextmanager
+def worker_deployment(modules: Sequence[Mapping[str, Any]]) -> Iterator[WorkerDeployment]:
+    """A main process and a worker on throwaway PostgreSQL and Redis, with ``modules`` loaded.
+
+    Fails (never skips) when PostgreSQL or Redis is not installed.
+    """
+    missing = missing_services()
+    if missing:
+        pytest.fail(f"{'; '.join(missing)}: {INSTALL_HINT}", pytrace=False)
+    with (
+        PostgresServer() as postgres,
+        RedisServer() as redis,
+        WorkerDeployment(modules, postgres=postgres, redis=redis) as running,
+    ):
+        yield running
 
 
 def device_path(device_id: str) -> str:

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_support import worker_deployment
 
 from synapse_dp_auth.admin import cli
 from synapse_dp_auth.sessions import ADMIN_PATH as PATH
 from synapse_dp_auth.token import make_token, secret_fingerprint
 from testbed.homeserver import ClientListener, Homeserver, JsonDict
-from testbed.services import INSTALL_HINT, PostgresServer, RedisServer, missing_services
 from testbed.workers import WorkerDeployment
 
 OLD = "the old secret, which may have leaked: long and random all the same"
@@ -182,14 +182,7 @@ def test_rotate_list_revoke_on_sqlite(tmp_path: Path, capsys: pytest.CaptureFixt
 
 @pytest.fixture
 def deployment() -> Iterator[WorkerDeployment]:
-    missing = missing_services()
-    if missing:
-        pytest.fail(f"{'; '.join(missing)}: {INSTALL_HINT}", pytrace=False)
-    with (
-        PostgresServer() as postgres,
-        RedisServer() as redis,
-        WorkerDeployment([module(OLD, NEW)], postgres=postgres, redis=redis) as running,
-    ):
+    with worker_deployment([module(OLD, NEW)]) as running:
         yield running
 
 

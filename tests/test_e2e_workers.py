@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 import pytest
+from e2e_support import worker_deployment
 
 from synapse_dp_auth.token import make_token
 from testbed import bridges
 from testbed.homeserver import JsonDict
-from testbed.services import INSTALL_HINT, PostgresServer, RedisServer, missing_services
+from testbed.services import INSTALL_HINT, missing_services
 from testbed.workers import WorkerDeployment
 
 SECRET = "worker deployment secret: long, random and shared with the bridges!!"
@@ -51,14 +52,7 @@ def test_postgres_and_redis_are_installed() -> None:
 
 @pytest.fixture(scope="module")
 def deployment() -> Iterator[WorkerDeployment]:
-    missing = missing_services()
-    if missing:
-        pytest.fail(f"{'; '.join(missing)}: {INSTALL_HINT}", pytrace=False)
-    with (
-        PostgresServer() as postgres,
-        RedisServer() as redis,
-        WorkerDeployment([MODULE], postgres=postgres, redis=redis) as running,
-    ):
+    with worker_deployment([MODULE]) as running:
         yield running
 
 
