@@ -6,15 +6,33 @@ this module loaded, and by the tests of the log filter itself.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from synapse_dp_auth.config import ConfigValueError, parse_config
 from synapse_dp_auth.logfilter import quoted_forms
-from synapse_dp_auth.token import TOKEN_IN_TEXT
+from synapse_dp_auth.token import TOKEN_LENGTH
 
 #: How much of a line around a finding a report shows (the finding itself is shortened).
 _CONTEXT = 60
+
+#: Token-shaped text in either case, tried only where a run starts (linear on any line).
+_HEX_RUN = re.compile(rf"(?<![0-9a-fA-F])[0-9a-fA-F]{{{TOKEN_LENGTH},}}")
+
+#: The escapes of a token's digits that a client decodes, as the README lists them (written
+#: independently of the filter's own rewriting, to check it): JSON ``\u0061`` and ``\x61``
+#: (behind up to 8 backslashes, as ``repr`` doubles them), ``%61``, and the NUL bytes of UTF-16
+#: or UTF-32 (``\x00``, ``\u0000``, ``%00``, or a NUL itself).
+_HEX_CODES = "3[0-9]|4[1-6]|6[1-6]"
+_ESCAPED_DIGIT = re.compile(rf"\\{{1,8}}(?:u00|x)({_HEX_CODES})|%({_HEX_CODES})")
+_ESCAPED_NUL = re.compile(r"\\{1,8}(?:u0000|x00)|%00|\0")
+
+
+def _decoded(line: str) -> str:
+    """``line`` with every escaped digit written as the digit, and the NULs between removed."""
+    line = _ESCAPED_NUL.sub("", line)
+    return _ESCAPED_DIGIT.sub(lambda match: chr(int(match[1] or match[2], 16)), line)
 
 
 def module_secrets(modules: Iterable[Mapping[str, Any]]) -> set[str] | None:
@@ -38,7 +56,10 @@ def findings(texts: Mapping[str, str], secrets: Iterable[str] = ()) -> list[str]
     found = []
     for name, text in texts.items():
         for line_number, line in enumerate(text.splitlines(), start=1):
-            hits = [match.span() for match in TOKEN_IN_TEXT.finditer(line)]
+            hits = [match.span() for match in _HEX_RUN.finditer(line)]
+            decoded = _decoded(line)
+            if decoded != line and not hits and _HEX_RUN.search(decoded):
+                hits.append((0, len(line)))  # escaped: where in the line is not worth finding
             hits += [(at, at + len(n)) for n in needles if (at := line.find(n)) >= 0]
             for start, end in hits:
                 shown = f"{line[max(0, start - _CONTEXT) : start]}<{end - start} characters>"

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from synapse_dp_auth.logfilter import MAX_LINE_LENGTH
+from testbed.hostile_logs import SYNAPSE_MAX_BODY, shape_units
 from testbed.services import INSTALL_HINT, missing_services
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -86,3 +88,30 @@ def test_rate_limit_figure_runs(tmp_path: Path) -> None:
     assert report["appservice_method"]["http_429"] == 0
     assert report["module_raised_rc_login"]["done_within_window"] == 7
     assert report["module_raised_rc_login"]["rc_login_address"]["burst_count"] == 7
+
+
+def test_logfilter_bench_runs_and_reports_every_shape(tmp_path: Path) -> None:
+    """``bench/logfilter_bench.py`` on little text, one round: every shape of
+    ``testbed.hostile_logs`` and both other figures are reported."""
+    report_path = tmp_path / "logfilter_bench.json"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.logfilter_bench",
+        "--size=100000",
+        "--rounds=1",
+        f"--json={report_path}",
+    ]
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and benchmark
+        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "synapse_dp_auth log filter benchmark" in completed.stdout
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert set(report["scan"]) == set(shape_units("any secret"))
+    assert all(figures["mb_per_s"] > 0 for figures in report["scan"].values())
+    assert report["scan"]["ordinary log lines"]["ratio_to_ordinary"] == 1
+    body = report["largest_body"]
+    assert body["body_bytes"] == SYNAPSE_MAX_BODY
+    assert body["written_chars"] <= MAX_LINE_LENGTH + 100
+    assert report["previous_pattern"]["mb_per_s"] > 0

@@ -6,18 +6,28 @@ the login identifier (``synapse.rest.client.login``, ``synapse.handlers.auth``),
 validation error quotes (``synapse.http.server``), the query string and the user agent (the access
 log). The same requests go to a server without the module first: there the token is in the log,
 so the search below does find what it looks for, and the module's filter is what removes it.
+
+Last, the filter's cost: a body of the worst shape at Synapse's largest request, posted to both
+servers in turn while a concurrent request is timed.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
+import statistics
+import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from synapse_dp_auth.logfilter import REDACTED
+from synapse_dp_auth.logfilter import CUT_NOTE, REDACTED
 from synapse_dp_auth.token import make_token
 from testbed.homeserver import Homeserver
+from testbed.hostile_logs import SYNAPSE_MAX_BODY, WORST_CASE_UNITS, repeated
 from testbed.logscan import findings
 
 # Quotes, a backslash and non-ASCII: each is escaped differently by JSON, repr() and bytes.
@@ -135,3 +145,106 @@ def test_no_token_or_secret_in_the_log(homeserver: Homeserver) -> None:
     assert any("Unable to parse JSON from POST /_matrix/client/v3/login" in x for x in redacted)
     # The module's own line for the successful login is untouched.
     assert f"Shared-secret login as {user_id} accepted" in log
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+
+
+def json_escaped(token: str) -> str:
+    return "".join(f"\\u{ord(digit):04x}" for digit in token)
+
+
+def worst_case_body(token: str) -> bytes:
+    """A login body of exactly Synapse's largest request, not JSON: the token upper-case and
+    JSON-escaped near the start (where the filter keeps the line and scans it), then runs one
+    digit short of a token to the end (what made the filter before issue 17 try again from every
+    digit: 13.7 s of reactor time here), and the token as is at the very end."""
+    escaped = json_escaped(token)
+    head = f'{{"type": "m.login.password", "password": "{token.upper()}", "token": "{escaped}", '
+    filler = repeated(WORST_CASE_UNITS["runs one digit short of a token"], SYNAPSE_MAX_BODY)
+    body = head + filler[: SYNAPSE_MAX_BODY - len(head) - len(token)] + token
+    return body.encode("ascii")
+
+
+def post_login(homeserver: Homeserver, body: bytes) -> tuple[int | None, str]:
+    """POST ``body`` to /login; (status, errcode), or (None, error) if the connection was cut."""
+    request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1, built by the launcher
+        homeserver.url + LOGIN, data=body, headers=JSON_HEADERS, method="POST"
+    )
+    try:
+        with _OPENER.open(request, timeout=120) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as error:
+        return error.code, str(json.loads(error.read() or b"{}").get("errcode", ""))
+    except OSError as error:
+        return None, repr(error)
+
+
+def stall_while_posting(homeserver: Homeserver, body: bytes) -> float:
+    """The longest a ``GET /_matrix/client/versions`` waits while ``body`` is posted to /login
+    (the GETs follow one another, 5 ms apart, until the POST is answered)."""
+    answer: list[tuple[int | None, str]] = []
+    poster = threading.Thread(target=lambda: answer.append(post_login(homeserver, body)))
+    poster.start()
+    longest = 0.0
+    while poster.is_alive():
+        start = time.perf_counter()
+        with _OPENER.open(homeserver.url + "/_matrix/client/versions", timeout=120) as response:
+            response.read()
+        longest = max(longest, time.perf_counter() - start)
+        time.sleep(0.005)
+    poster.join()
+    assert answer == [(400, "M_NOT_JSON")], answer
+    return longest
+
+
+def logged(homeserver: Homeserver, needle: str) -> bool:
+    """Whether ``needle`` is in the server's log, read without loading it (hundreds of MB)."""
+    with (
+        (homeserver.data_dir / "homeserver.log").open("rb") as log,
+        mmap.mmap(log.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+    ):
+        return mapped.find(needle.encode()) >= 0
+
+
+#: Posts of the worst-case body to each server, interleaved.
+STALL_REPEATS = 3
+
+
+@pytest.mark.core
+def test_the_largest_worst_case_body_stalls_synapse_no_longer_than_without_the_module() -> None:
+    """Synapse logs a body that is not JSON whole (``synapse.http.servlet``), up to its largest
+    request: 50 MiB on the main process. The filter must not make that line a denial of service:
+    a concurrent request waits no longer with the module than without it (with the module it
+    waits less: the filter cuts the line, so 50 MiB are not written), and no form of the token
+    reaches the log, where without the module it does."""
+    token = make_token(SECRET, "@alice:test.local")
+    body = worst_case_body(token)
+    with Homeserver([]) as bare, Homeserver([MODULE]) as loaded:
+        # Synapse's limit, as it applies it: one byte more and it drops the connection (or
+        # answers 413), so the body is exactly the largest Synapse reads.
+        status, error = post_login(loaded, body + b" ")
+        assert status in (None, 413), (status, error)
+        stalls: dict[str, list[float]] = {"without": [], "with": []}
+        for repeat in range(STALL_REPEATS):
+            order = [("without", bare), ("with", loaded)]
+            for name, homeserver in order if repeat % 2 == 0 else order[::-1]:
+                stalls[name].append(stall_while_posting(homeserver, body))
+        without, with_module = (statistics.median(stalls[name]) for name in ("without", "with"))
+        print(
+            f"GET /versions stall, median of {STALL_REPEATS}: {without:.3f} s without the module,"
+            f" {with_module:.3f} s with it ({stalls})"
+        )
+        assert with_module <= 1.5 * without + 0.25, stalls
+
+        assert logged(bare, token) and logged(bare, token.upper())  # the control
+        log = loaded.log_text()
+        escaped = json_escaped(token)
+        for form in (token, token.upper(), escaped, escaped.replace("\\", "\\\\")):
+            assert form not in log
+        assert findings({"homeserver.log": log}, [SECRET]) == []
+        lines = [line for line in log.splitlines() if "Unable to parse JSON" in line]
+        # Synapse 1.53.0 also parses (and logs) what it read of the body too large; 1.163.2 not.
+        assert len(lines) >= STALL_REPEATS
+        cut_note = CUT_NOTE.partition("}")[2]  # " more characters cut by ..."
+        assert all(REDACTED in line and cut_note in line for line in lines), lines[0][:400]
