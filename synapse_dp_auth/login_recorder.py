@@ -1,4 +1,5 @@
-"""Glue between :mod:`synapse_dp_auth.sessions` and Synapse's database, through the module API.
+"""Glue between :mod:`synapse_dp_auth.login_records` and Synapse's database, through the module
+API.
 
 A login does not wait for the database: its record is queued in memory and every queued record
 is written in one transaction each :data:`FLUSH_INTERVAL_MS`, and when Synapse shuts down
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from synapse.module_api import ModuleApi
 from twisted.internet import reactor
 
-from synapse_dp_auth import sessions
+from synapse_dp_auth import login_records
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class SessionRecorder:
     def __init__(self, api: ModuleApi) -> None:
         self._api = api
         self._schema_ready = False
-        self._queue: list[sessions.Session] = []
+        self._queue: list[login_records.Session] = []
 
     def start(self) -> None:
         """Create the table now, write the queue periodically and at shutdown."""
@@ -75,7 +76,7 @@ class SessionRecorder:
             self.flush,
         )
 
-    def record(self, session: sessions.Session) -> None:
+    def record(self, session: login_records.Session) -> None:
         """Queue ``session``; costs the login nothing but a list append."""
         self._queue.append(session)
 
@@ -86,7 +87,7 @@ class SessionRecorder:
         try:
             await self._ensure_schema()
             await self._api.run_db_interaction(
-                "synapse_dp_auth_record_sessions", sessions.record_all, batch
+                "synapse_dp_auth_record_sessions", login_records.record_all, batch
             )
         except Exception:
             logger.exception(
@@ -95,11 +96,13 @@ class SessionRecorder:
                 len(batch),
             )
 
-    async def select(self, which: sessions.SessionFilter, limit: int) -> list[sessions.Session]:
+    async def select(
+        self, which: login_records.SessionFilter, limit: int
+    ) -> list[login_records.Session]:
         await self.flush()
         await self._ensure_schema()
-        found: list[sessions.Session] = await self._api.run_db_interaction(
-            "synapse_dp_auth_list_sessions", sessions.select, which, limit
+        found: list[login_records.Session] = await self._api.run_db_interaction(
+            "synapse_dp_auth_list_sessions", login_records.select, which, limit
         )
         return found
 
@@ -108,16 +111,16 @@ class SessionRecorder:
             return
         try:
             await self._api.run_db_interaction(
-                "synapse_dp_auth_create_sessions_table", sessions.create_schema
+                "synapse_dp_auth_create_sessions_table", login_records.create_schema
             )
         except Exception:
             logger.info(
                 "synapse_dp_auth: creating table %s failed (another Synapse process may be"
                 " creating it at the same time); trying again",
-                sessions.TABLE,
+                login_records.TABLE,
                 exc_info=True,
             )
             await self._api.run_db_interaction(
-                "synapse_dp_auth_create_sessions_table", sessions.create_schema
+                "synapse_dp_auth_create_sessions_table", login_records.create_schema
             )
         self._schema_ready = True

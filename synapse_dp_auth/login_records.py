@@ -17,7 +17,8 @@ import attr
 
 TABLE = "synapse_dp_auth_sessions"
 
-#: Where the module lists the records to server admins (:mod:`synapse_dp_auth.adminapi`).
+#: Where the module lists the records to server admins
+#: (:mod:`synapse_dp_auth.login_records_resource`).
 ADMIN_PATH = "/_synapse/client/synapse_dp_auth/v1/sessions"
 
 SCHEMA = (

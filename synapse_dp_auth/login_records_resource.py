@@ -3,7 +3,7 @@
 ``GET /_synapse/client/synapse_dp_auth/v1/sessions`` (query parameters ``fingerprint``,
 ``user_id``, ``since_ts``) with a server admin's access token answers
 ``{"sessions": [...], "configured_fingerprints": [...]}``, oldest first, at most
-:data:`~synapse_dp_auth.sessions.MAX_ROWS` of them; where more match, the answer also holds
+:data:`~synapse_dp_auth.login_records.MAX_ROWS` of them; where more match, the answer also holds
 ``next_token``, to be sent back as ``from`` for the next ones (as Synapse's admin API pages). The
 admin command line reads it, so the command line never needs the database; it ends sessions
 through Synapse's own admin API.
@@ -17,10 +17,10 @@ from typing import Any
 from synapse.module_api import DirectServeJsonResource, ModuleApi, SynapseRequest
 from synapse.module_api.errors import SynapseError
 
-from synapse_dp_auth import sessions
-from synapse_dp_auth.recorder import SessionRecorder
+from synapse_dp_auth import login_records
+from synapse_dp_auth.login_recorder import SessionRecorder
 
-PATH = sessions.ADMIN_PATH
+PATH = login_records.ADMIN_PATH
 
 # The error codes are spelled out: ``synapse.module_api.errors.Codes`` exists only since Synapse
 # 1.60, and the floor is older.
@@ -40,15 +40,15 @@ class SessionsResource(DirectServeJsonResource):
         if not await self._api.is_user_admin(requester.user.to_string()):
             raise SynapseError(403, "You are not a server admin", "M_FORBIDDEN")
         try:
-            which = sessions.parse_filter(
+            which = login_records.parse_filter(
                 {
                     key.decode("utf-8"): [value.decode("utf-8") for value in values]
                     for key, values in (request.args or {}).items()
                 }
             )
-        except (sessions.FilterError, UnicodeDecodeError) as error:
+        except (login_records.FilterError, UnicodeDecodeError) as error:
             raise SynapseError(400, str(error), "M_INVALID_PARAM") from None
-        page_size = sessions.MAX_ROWS
+        page_size = login_records.MAX_ROWS
         found = await self._recorder.select(which, page_size + 1)
         answer: dict[str, Any] = {
             "sessions": [session.to_json() for session in found[:page_size]],

@@ -25,9 +25,10 @@ from typing import Any
 
 import mautrix
 
-from synapse_dp_auth.admin import appservice
-from synapse_dp_auth.admin import families as family_model
-from synapse_dp_auth.admin.registration import AS_TOKEN_PREFIX, DEFAULT_ID
+from synapse_dp_auth.admin.appservice import next_steps
+from synapse_dp_auth.admin.appservice.registration import DEFAULT_ID
+from synapse_dp_auth.admin.shared import families as family_model
+from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX
 from testbed import readme
 from testbed.bridges import (
     APPSERVICE_FAMILIES,
@@ -339,7 +340,7 @@ APPSERVICE_CLIENTS: dict[str, str] = {
 class AppserviceRow:
     """One family on the appservice method: what it did with ``as_token:<token>`` (``result``,
     ``None`` for a family that cannot use it) and, for bridgev2, with a plain shared secret.
-    ``supported`` and ``note`` come from :mod:`synapse_dp_auth.admin.families`."""
+    ``supported`` and ``note`` come from :mod:`synapse_dp_auth.admin.shared.families`."""
 
     family: str
     supported: bool
@@ -356,7 +357,7 @@ class AppserviceRow:
 def write_double_puppet_registration(directory: Path, server_name: str) -> tuple[Path, str]:
     """The registration file ``synapse_dp_auth appservice`` writes (its own code), and its token."""
     path = directory / "doublepuppet.yaml"
-    registration = appservice.create(path, server_name, DEFAULT_ID)
+    registration = next_steps.create(path, server_name, DEFAULT_ID)
     return path, str(registration["as_token"])
 
 

@@ -1,7 +1,8 @@
 """``appservice``: write the double-puppet registration and say what to do with it.
 
-The registration itself comes from :mod:`synapse_dp_auth.admin.registration`; which bridges take
-its ``as_token`` where comes from the families model (:mod:`synapse_dp_auth.admin.families`).
+The registration itself comes from :mod:`synapse_dp_auth.admin.appservice.registration`; which
+bridges take its ``as_token`` where comes from the families model
+(:mod:`synapse_dp_auth.admin.shared.families`).
 This file only puts the two together as the next steps an admin follows. The ``as_token`` is
 written to the file and to this command's output, for the admin to copy into bridge configs; it
 is never logged, and never an argument.
@@ -15,20 +16,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from synapse_dp_auth.admin.families import EVERY_FAMILY, Family
-from synapse_dp_auth.admin.registration import (
-    AS_TOKEN_PREFIX,
+from synapse_dp_auth.admin.appservice.registration import (
     build_registration,
     registration_yaml,
     write_registration,
 )
+from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX, EVERY_FAMILY, Family
 
 
 def create(path: Path, server_name: str, registration_id: str) -> dict[str, Any]:
     """Build a fresh registration for ``server_name`` and write it to ``path`` (never over a file).
 
-    Raises :class:`~synapse_dp_auth.admin.registration.RegistrationError` or
-    :class:`~synapse_dp_auth.admin.registration.ServerNameError` with a message for the admin.
+    Raises :class:`~synapse_dp_auth.admin.appservice.registration.RegistrationError` or
+    :class:`~synapse_dp_auth.admin.shared.matrix_ids.ServerNameError` with a message for the admin.
     """
     registration = build_registration(server_name, registration_id)
     write_registration(path, registration_yaml(registration, server_name))

@@ -17,7 +17,7 @@ from typing import Any
 
 import attr
 
-from synapse_dp_auth.admin.registration import user_regex
+from synapse_dp_auth.admin.shared.matrix_ids import user_regex
 
 #: The namespaces Synapse reads from a registration.
 NAMESPACES = ("users", "aliases", "rooms")
@@ -36,6 +36,7 @@ MUST_DIFFER = {
 _SAMPLE_LOCALPARTS = ("alice", "a.b-c_d=e/f", "1234", "x")
 
 
+@enum.unique
 class Level(enum.Enum):
     ERROR = "error"
     WARNING = "warning"
@@ -57,6 +58,7 @@ class RegistrationFile:
     problem: str | None = None
 
 
+@enum.unique
 class Kind(enum.Enum):
     """What a registration is for, judged from its namespaces."""
 

@@ -1,4 +1,4 @@
-"""``doctor`` for the appservice method: may this ``as_token`` act as this user, as bridges ask?
+"""``doctor``'s appservice check: may this ``as_token`` act as this user, as bridges ask?
 
 A bridge on the appservice method never logs in: it sends the ``as_token`` of a registration
 whose user namespace covers the user, with ``?user_id=``, and checks that first with
@@ -24,10 +24,11 @@ from typing import TextIO
 
 import attr
 
-from synapse_dp_auth.admin.client import WHOAMI_PATH, HomeserverClient
-from synapse_dp_auth.admin.diagnosis import Verdict, WhoamiOutcome
-from synapse_dp_auth.admin.registration import server_of
-from synapse_dp_auth.admin.report import server_text
+from synapse_dp_auth.admin.doctor.verdict import Verdict
+from synapse_dp_auth.admin.shared.client import WHOAMI_PATH, HomeserverClient
+from synapse_dp_auth.admin.shared.client_answers import WhoamiOutcome
+from synapse_dp_auth.admin.shared.matrix_ids import server_of
+from synapse_dp_auth.admin.shared.server_text import server_text
 
 _MASQUERADE_REFUSED = "cannot masquerade"
 _NOT_REGISTERED = "has not registered this user"
@@ -151,7 +152,8 @@ def run_appservice(
     """Check the appservice method for ``user_id``, print the report, return the exit code.
 
     ``label`` says where the token came from, for the report (never the token itself). Raises
-    :class:`~synapse_dp_auth.admin.client.HomeserverError` when the server cannot be asked at all.
+    :class:`~synapse_dp_auth.admin.shared.client.HomeserverError` when the server cannot be asked
+    at all.
     """
 
     def write(line: str) -> None:

@@ -1,6 +1,10 @@
 """``doctor --bridge-config``: what a bridge's own config makes it do for one user, then the check
 that matches (the appservice check, or the shared-secret logins of the bridge's family).
 
+The config is read by :mod:`~synapse_dp_auth.admin.doctor.bridge_config_file` and decided on by
+:mod:`~synapse_dp_auth.admin.doctor.bridge_config_method`; this file prints the decision and runs
+the check it calls for.
+
 The report names every key it read and never shows a secret, not even in part.
 """
 
@@ -9,10 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TextIO
 
-from synapse_dp_auth.admin import doctor
-from synapse_dp_auth.admin.appservice_check import run_appservice
-from synapse_dp_auth.admin.bridge_config import FAILING_METHODS, DoublePuppetPlan, Method
-from synapse_dp_auth.admin.client import HomeserverClient
+from synapse_dp_auth.admin.doctor import shared_secret
+from synapse_dp_auth.admin.doctor.appservice import run_appservice
+from synapse_dp_auth.admin.doctor.bridge_config_model import (
+    FAILING_METHODS,
+    DoublePuppetPlan,
+    Method,
+)
+from synapse_dp_auth.admin.shared.client import HomeserverClient
 
 
 class NoHomeserverURLError(Exception):
@@ -95,4 +103,4 @@ def run_bridge_plan(
     if family is None:  # plan_double_puppet always sets it with SHARED_SECRET
         raise ValueError("a shared-secret plan without a family")
     write(f"Checking shared-secret login as {family.name} clients log in:")
-    return doctor.run(client, out, user_id=user_id, secret=plan.secret, families=(family,))
+    return shared_secret.run(client, out, user_id=user_id, secret=plan.secret, families=(family,))

@@ -1,7 +1,10 @@
-"""``doctor``: will each family of shared-secret clients be able to log in, and if not, why?
+"""``doctor``'s shared-secret check: will each family of shared-secret clients be able to log in,
+and if not, why?
 
-The command only: it asks the homeserver through :mod:`~synapse_dp_auth.admin.client`, decides with
-:mod:`~synapse_dp_auth.admin.diagnosis` and prints with :mod:`~synapse_dp_auth.admin.report`.
+The check's course only: it asks the homeserver through
+:mod:`~synapse_dp_auth.admin.shared.client`, decides with
+:mod:`~synapse_dp_auth.admin.doctor.shared_secret_diagnosis` and prints with
+:mod:`~synapse_dp_auth.admin.doctor.shared_secret_report`.
 """
 
 from __future__ import annotations
@@ -9,19 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from synapse_dp_auth.admin import report
-from synapse_dp_auth.admin.client import LOGIN_PATH, HomeserverClient, HomeserverError
-from synapse_dp_auth.admin.diagnosis import (
+from synapse_dp_auth.admin.doctor import shared_secret_report as report
+from synapse_dp_auth.admin.doctor.shared_secret_diagnosis import (
     DOCTOR_DEVICE,
-    LoginOutcome,
     PlannedLogin,
-    Verdict,
     diagnose,
     exit_code,
     plan_logins,
     probe_login,
 )
-from synapse_dp_auth.admin.families import FAMILIES, Family
+from synapse_dp_auth.admin.doctor.verdict import Verdict
+from synapse_dp_auth.admin.shared.client import LOGIN_PATH, HomeserverClient, HomeserverError
+from synapse_dp_auth.admin.shared.client_answers import LoginOutcome
+from synapse_dp_auth.admin.shared.families import FAMILIES, Family
 from synapse_dp_auth.token import make_token
 
 
@@ -34,7 +37,7 @@ def run(
     families: Sequence[Family] = FAMILIES,
 ) -> int:
     """Diagnose, print the report to ``out``, return the exit code. Raises
-    :class:`~synapse_dp_auth.admin.client.HomeserverError`.
+    :class:`~synapse_dp_auth.admin.shared.client.HomeserverError`.
 
     Every access token obtained is logged out again at once, so that the doctor leaves no session
     behind; a logout that fails is reported and makes the exit code 1.

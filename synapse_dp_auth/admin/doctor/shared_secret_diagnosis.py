@@ -1,92 +1,33 @@
-"""The doctor's decisions: which type each family sends, what a refusal means, what to change.
+"""``doctor``'s decisions on shared-secret logins: which requests to send, what a refusal means,
+what to change.
 
 Pure functions of the types a server advertises and the outcomes of logins, unit-tested on their
-own (no HTTP here). A new check on the doctor's findings goes here.
+own (no HTTP here). A new finding of the shared-secret check goes here; what each family sends
+is :func:`~synapse_dp_auth.admin.shared.families.choose_login_type`.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attr
 
-from synapse_dp_auth.admin.families import MAUTRIX_GO_BOTS, BodyShape, Choice, Family
-from synapse_dp_auth.admin.report import server_text
+from synapse_dp_auth.admin.doctor.verdict import Verdict
+from synapse_dp_auth.admin.shared.client_answers import LoginOutcome
+from synapse_dp_auth.admin.shared.families import (
+    MAUTRIX_GO_BOTS,
+    BodyShape,
+    Choice,
+    Family,
+    choose_login_type,
+)
 from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 
 #: The device the doctor logs in on. Never a bridge's own device name ("Telegram Bridge",
 #: "matrix-corporal", ...): logging out deletes the device and every token on it, and that must
 #: not be the real bridge's double-puppet session.
 DOCTOR_DEVICE = "synapse_dp_auth doctor"
-
-
-class Verdict(enum.Enum):
-    WORKS = "ok"
-    UNCONFIRMED = "?"
-    FAILS = "FAIL"
-
-
-@attr.s(frozen=True, auto_attribs=True, kw_only=True)
-class LoginOutcome:
-    """The server's answer to one ``POST /login`` (the access token is never kept here)."""
-
-    status: int
-    errcode: str | None = None
-    error: str | None = None
-    user_id: str | None = None
-    retry_after_ms: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 200
-
-    def describe(self) -> str:
-        """One line for the report; the server's words in it are escaped and bounded."""
-        if self.ok:
-            return f"logged in as {server_text(self.user_id or '?')}"
-        parts = [f"HTTP {self.status}"]
-        if self.errcode:
-            parts.append(server_text(self.errcode))
-        text = " ".join(parts)
-        return f"{text}: {server_text(self.error)}" if self.error else text
-
-    @property
-    def unknown_login_type(self) -> bool:
-        return self.status == 400 and "unknown login type" in (self.error or "").lower()
-
-    @property
-    def password_login_disabled(self) -> bool:
-        return (
-            self.status == 400 and "password login has been disabled" in (self.error or "").lower()
-        )
-
-
-@attr.s(frozen=True, auto_attribs=True, kw_only=True)
-class WhoamiOutcome:
-    """The server's answer to ``GET /account/whoami`` (the token asked with is not kept here)."""
-
-    status: int
-    errcode: str | None = None
-    error: str | None = None
-    user_id: str | None = None
-    #: The device of the token: a user's access token has one, an ``as_token`` none.
-    device_id: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 200 and self.user_id is not None
-
-    def describe(self) -> str:
-        """One line for the report; the server's words in it are escaped and bounded."""
-        if self.ok:
-            return f"HTTP 200: {server_text(self.user_id or '?')}"
-        parts = [f"HTTP {self.status}"]
-        if self.errcode:
-            parts.append(server_text(self.errcode))
-        text = " ".join(parts)
-        return f"{text}: {server_text(self.error)}" if self.error else text
 
 
 @attr.s(frozen=True, auto_attribs=True)
@@ -123,23 +64,6 @@ class FamilyDiagnosis:
 
 
 # -- the pure decisions ---------------------------------------------------------------------------
-
-
-def choose_login_type(family: Family, advertised: Sequence[str]) -> str | None:
-    """The type ``family`` sends given the server's ``GET /login`` list (``None``: it gives up)."""
-    if family.choice is Choice.FIRST_LISTED:
-        candidates = (LOGIN_TYPE_SHARED_SECRET, LOGIN_TYPE_PASSWORD)
-        return next((t for t in advertised if t in candidates), None)
-    if family.choice is Choice.SHARED_SECRET_PREFERRED:
-        for login_type in (LOGIN_TYPE_SHARED_SECRET, LOGIN_TYPE_PASSWORD):
-            if login_type in advertised:
-                return login_type
-        return None
-    if family.choice is Choice.PASSWORD_ONLY:
-        return LOGIN_TYPE_PASSWORD
-    if family.choice is Choice.NO_LOGIN:
-        return None
-    return LOGIN_TYPE_SHARED_SECRET
 
 
 def login_body(family: Family, login_type: str, user_id: str, token: str) -> dict[str, Any]:

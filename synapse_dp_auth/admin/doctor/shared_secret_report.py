@@ -1,50 +1,21 @@
-"""The doctor's report: what it prints, and how server text is made safe to print.
+"""``doctor``'s report on shared-secret logins: what it prints.
 
-Every piece of text a homeserver sends back goes through :func:`server_text` before it reaches the
-admin's terminal. The decisions printed here are made in :mod:`synapse_dp_auth.admin.diagnosis`.
+The decisions printed here are made in :mod:`~synapse_dp_auth.admin.doctor.shared_secret_diagnosis`;
+every piece of server text goes through
+:func:`~synapse_dp_auth.admin.shared.server_text.server_text` first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-if TYPE_CHECKING:
-    from synapse_dp_auth.admin.diagnosis import FamilyDiagnosis, LoginOutcome, PlannedLogin
+from synapse_dp_auth.admin.doctor.shared_secret_diagnosis import FamilyDiagnosis, PlannedLogin
+from synapse_dp_auth.admin.shared.client_answers import LoginOutcome
+from synapse_dp_auth.admin.shared.server_text import server_text
 
-#: At most this many characters of one piece of server text (escapes included) in a report.
-MAX_SERVER_TEXT = 200
 #: At most this many of the login types a server lists are shown.
 _MAX_LISTED_TYPES = 50
-
-
-def server_text(text: str, limit: int = MAX_SERVER_TEXT) -> str:
-    """``text`` from the server made safe to print: every character that is not printable
-    (ESC and the other controls, line breaks, bidi overrides, lone surrogates) as its Python
-    escape, and at most ``limit`` characters of it (escapes counted), then ``...`` if cut.
-
-    Every piece of server text the doctor echoes goes through here, so that a hostile or broken
-    server can neither drive the admin's terminal with escape sequences nor flood it.
-    """
-    pieces: list[str] = []
-    length = 0
-    for char in text:
-        piece = char if char.isprintable() else _escape(char)
-        if length + len(piece) > limit:
-            pieces.append("...")
-            break
-        pieces.append(piece)
-        length += len(piece)
-    return "".join(pieces)
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
 
 
 def write_advertised(out: TextIO, url: str, advertised: Sequence[str]) -> None:

@@ -1,10 +1,6 @@
-"""The ``sessions`` command: find, and end, the sessions that shared-secret logins created.
-
-Rotating a secret stops new logins with it, but the sessions (devices and access tokens) it
-created live on. ``sessions list`` shows what the module recorded (who, which device, how, with
-which secret, when) through the module's admin-only resource; ``sessions revoke`` deletes those
-devices through Synapse's own admin API, which ends their access tokens. A dry run unless
-``--yes``. The admin's access token comes from a file, the environment or a prompt, never argv.
+"""``sessions list``: the sessions that shared-secret logins created, as the module recorded them
+(who, which device, how, with which secret, when), read through the module's admin-only resource
+(:mod:`synapse_dp_auth.login_records_resource`), page after page, and shown as a table.
 """
 
 from __future__ import annotations
@@ -15,10 +11,8 @@ from typing import Any, TextIO
 
 import attr
 
-from synapse_dp_auth.admin.client import HomeserverClient, HomeserverError, RequestRefused
-from synapse_dp_auth.admin.report import server_text
-
-ADMIN_TOKEN_ENV = "SYNAPSE_DP_AUTH_ADMIN_TOKEN"
+from synapse_dp_auth.admin.shared.client import HomeserverClient, HomeserverError
+from synapse_dp_auth.admin.shared.server_text import server_text
 
 _COLUMNS = ("LOGGED IN (UTC)", "USER", "DEVICE", "LOGIN TYPE", "SECRET")
 
@@ -35,23 +29,6 @@ class Listed:
     login_type: str
     secret_fingerprint: str
     logged_in_ts: int
-
-
-def parse_since(text: str) -> int:
-    """``--since``: an ISO 8601 date or date and time (UTC unless it says otherwise), in ms.
-
-    Raises:
-        ValueError: with a message for the admin.
-    """
-    try:
-        moment = datetime.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not a date or time like 2026-11-28 or 2026-11-28T14:30"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return int(moment.timestamp() * 1000)
 
 
 def query(fingerprint: str | None, user_id: str | None, since_ts: int | None) -> dict[str, str]:
@@ -135,42 +112,3 @@ def list_sessions(
     if listed:
         write_table(out, listed, configured)
     return listed
-
-
-def revoke(
-    client: HomeserverClient, admin_token: str, listed: Sequence[Listed], yes: bool, out: TextIO
-) -> None:
-    """Delete the devices of ``listed`` per user (Synapse's admin API), or say what would be.
-
-    A user whose deletion the server refuses does not stop the others: each refusal is reported,
-    and the command then fails (running it again retries, since deleting is idempotent). A
-    server that cannot be reached stops it at once.
-    """
-    by_user: dict[str, dict[str, None]] = {}  # dicts: in order, each device once, no scan
-    for session in listed:
-        by_user.setdefault(session.user_id, {})[session.device_id] = None
-    count = sum(len(devices) for devices in by_user.values())
-    if not yes:
-        out.write(
-            f"Dry run: would delete {count} device(s) of {len(by_user)} user(s), ending their"
-            " access tokens. Run again with --yes to do it.\n"
-        )
-        return
-    refused = 0
-    for user_id, devices in by_user.items():
-        try:
-            client.delete_devices(admin_token, user_id, list(devices))
-        except RequestRefused as error:
-            refused += 1
-            out.write(f"Not deleted: {error}.\n")
-            continue
-        out.write(f"Deleted {len(devices)} device(s) of {server_text(user_id)}.\n")
-    if refused:
-        raise HomeserverError(
-            f"the devices of {refused} of {len(by_user)} user(s) were not deleted (see above);"
-            " run the command again once the cause is fixed"
-        )
-    out.write(
-        f"Revoked {count} session(s). The records stay, as history; a device already deleted"
-        " is skipped by Synapse.\n"
-    )

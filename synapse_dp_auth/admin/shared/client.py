@@ -1,6 +1,7 @@
-"""The HTTP client the doctor asks a homeserver with: ``GET /login``, ``POST /login``, ``POST
-/logout`` and ``GET /account/whoami``, each with one-line errors for everything that can go wrong
-before a Matrix answer arrives. Standard library only, so the command needs neither aiohttp nor
+"""The HTTP client ``doctor`` and ``sessions`` ask a homeserver with: ``GET /login``, ``POST
+/login``, ``POST /logout`` and ``GET /account/whoami`` (doctor), the module's sessions listing and
+Synapse's device deletion (sessions), each with one-line errors for everything that can go wrong
+before a Matrix answer arrives. Standard library only, so the commands need neither aiohttp nor
 mautrix.
 """
 
@@ -17,9 +18,9 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from synapse_dp_auth.admin.diagnosis import LoginOutcome, WhoamiOutcome
-from synapse_dp_auth.admin.report import MAX_SERVER_TEXT, server_text
-from synapse_dp_auth.sessions import ADMIN_PATH as SESSIONS_PATH
+from synapse_dp_auth.admin.shared.client_answers import LoginOutcome, WhoamiOutcome
+from synapse_dp_auth.admin.shared.server_text import MAX_SERVER_TEXT, server_text
+from synapse_dp_auth.login_records import ADMIN_PATH as SESSIONS_PATH
 
 LOGIN_PATH = "/_matrix/client/v3/login"
 LOGOUT_PATH = "/_matrix/client/v3/logout"

@@ -3,18 +3,26 @@ who takes the appservice method's ``as_token:<token>`` under which config key.
 
 Bridges do not all log in the same way, so "is the module working?" has one answer per family.
 This is the one definition of them that ``doctor``, ``check-config``, ``appservice`` and the
-README table read; a new bridge family is added here.
+README table read; a new bridge family is added here (and, if ``doctor --bridge-config`` should
+read its config, in :mod:`synapse_dp_auth.admin.doctor.bridge_config_method`).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 
 import attr
 
 from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 
+#: Prefix of a bridge's double-puppet secret that selects the appservice method: the rest is the
+#: registration's ``as_token`` (mautrix-go ``bridgev2/matrix/doublepuppet.go``, mautrix-python
+#: ``mautrix/bridge/custom_puppet.py``).
+AS_TOKEN_PREFIX = "as_token:"
 
+
+@enum.unique
 class Choice(enum.Enum):
     """How a client family picks its login type; the value says it in words."""
 
@@ -29,13 +37,14 @@ class Choice(enum.Enum):
     NO_LOGIN = "no shared-secret login at all (double puppeting with the appservice method only)"
 
 
+@enum.unique
 class BodyShape(enum.Enum):
     """Which fields a family's ``POST /login`` carries besides ``type`` and the token."""
 
     MAUTRIX = "identifier, device_id, initial_device_display_name"
-    BOT_SDK = "identifier"
+    #: matrix-bot-sdk's ``passwordLogin`` and mautrix-go's client send the same fields.
+    IDENTIFIER = "identifier"
     CORPORAL = "top-level user, identifier, device_id"
-    GO_BOT = "identifier"
     NO_LOGIN = "no login request"
 
 
@@ -93,7 +102,7 @@ MX_PUPPET_BRIDGE = Family(
     "mx-puppet-bridge",
     "mx-puppet-* bridges, through matrix-bot-sdk's passwordLogin",
     Choice.PASSWORD_ONLY,
-    BodyShape.BOT_SDK,
+    BodyShape.IDENTIFIER,
     appservice_note="logs in with m.login.password only (bridge.loginSharedSecretMap)",
 )
 MATRIX_CORPORAL = Family(
@@ -107,7 +116,7 @@ MAUTRIX_GO_BOTS = Family(
     "mautrix-go-bots",
     "Go bots that log in with mautrix-go's client",
     Choice.SHARED_SECRET_ONLY,
-    BodyShape.GO_BOT,
+    BodyShape.IDENTIFIER,
     appservice_note="bots, not appservices: they log in with com.devture.shared_secret_auth",
 )
 
@@ -123,3 +132,23 @@ FAMILIES: tuple[Family, ...] = (
 
 #: Every family, bridgev2 first (the most common today): what ``appservice`` lists.
 EVERY_FAMILY: tuple[Family, ...] = (MAUTRIX_GO_BRIDGEV2, *FAMILIES)
+
+
+def choose_login_type(family: Family, advertised: Sequence[str]) -> str | None:
+    """The type ``family`` sends given the server's ``GET /login`` list (``None``: it gives up).
+
+    What ``doctor`` tests against a server and ``check-config`` predicts from homeserver.yaml.
+    """
+    if family.choice is Choice.FIRST_LISTED:
+        candidates = (LOGIN_TYPE_SHARED_SECRET, LOGIN_TYPE_PASSWORD)
+        return next((t for t in advertised if t in candidates), None)
+    if family.choice is Choice.SHARED_SECRET_PREFERRED:
+        for login_type in (LOGIN_TYPE_SHARED_SECRET, LOGIN_TYPE_PASSWORD):
+            if login_type in advertised:
+                return login_type
+        return None
+    if family.choice is Choice.PASSWORD_ONLY:
+        return LOGIN_TYPE_PASSWORD
+    if family.choice is Choice.NO_LOGIN:
+        return None
+    return LOGIN_TYPE_SHARED_SECRET
