@@ -15,7 +15,7 @@ import pytest
 from cli_support import yaml_block
 
 from synapse_dp_auth.admin import cli
-from synapse_dp_auth.admin.registration import build_registration
+from synapse_dp_auth.admin.appservice.registration import build_registration
 from testbed.homeserver import Homeserver, HomeserverError, StartupError, oauth_delegation_config
 
 MODULE = "synapse_dp_auth.SharedSecretAuthProvider"

@@ -1,6 +1,6 @@
 """The appservice method, per bridge family, on a real Synapse without this module.
 
-The registration is written by ``synapse_dp_auth.admin.registration`` (the code behind
+The registration is written by ``synapse_dp_auth.admin.appservice.registration`` (the code behind
 ``synapse_dp_auth appservice``). mautrix-python runs its own custom-puppet code; the Go bridges are
 restatements (see ``testbed.bridges``). The expected results are written out below; the
 measurement is ``testbed.compat.measure_appservice``, which also generates the README's table.
@@ -12,8 +12,9 @@ import secrets
 from pathlib import Path
 
 import pytest
+from constants import REPO_ROOT
 
-from synapse_dp_auth.admin.families import MAUTRIX_GO_BRIDGEV2
+from synapse_dp_auth.admin.shared.families import MAUTRIX_GO_BRIDGEV2
 from testbed import compat
 from testbed.bridges import (
     AppserviceResult,
@@ -22,8 +23,6 @@ from testbed.bridges import (
     mautrix_python_appservice,
 )
 from testbed.homeserver import Homeserver
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Which families double-puppet with an `as_token:` secret (True), and which cannot use it.
 EXPECTED = {

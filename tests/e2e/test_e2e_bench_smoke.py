@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from testbed.services import INSTALL_HINT, missing_services
+from constants import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from testbed.services import INSTALL_HINT, missing_services
 
 
 def test_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> None:

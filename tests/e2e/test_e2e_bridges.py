@@ -12,9 +12,9 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from constants import REPO_ROOT
 from e2e_support import (
     delete_device,
     device_exists,
@@ -27,8 +27,6 @@ from synapse_dp_auth.token import make_token
 from testbed import compat
 from testbed.bridges import FAMILIES, LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 from testbed.homeserver import Homeserver
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 P = LOGIN_TYPE_PASSWORD
 D = LOGIN_TYPE_SHARED_SECRET

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from constants import REPO_ROOT
 from e2e_support import require_js_clients
 
 from testbed import compat, demo
 from testbed.bridges import LoginResult, mautrix_python_login
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
 
 

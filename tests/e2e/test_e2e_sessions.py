@@ -18,7 +18,7 @@ import pytest
 from e2e_support import worker_deployment
 
 from synapse_dp_auth.admin import cli
-from synapse_dp_auth.sessions import ADMIN_PATH as PATH
+from synapse_dp_auth.login_records import ADMIN_PATH as PATH
 from synapse_dp_auth.token import make_token, secret_fingerprint
 from testbed.homeserver import ClientListener, Homeserver, JsonDict
 from testbed.workers import WorkerDeployment

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import pytest
-from harness_support import MODULE, SECRET, ModuleTestCase, expand
+from constants import MODULE, REPO_ROOT, SECRET
+from harness_support import ModuleTestCase, expand
 from synapse.config import ConfigError
 from synapse.util.module_loader import load_module
 
@@ -196,8 +197,7 @@ class ParseConfigTests(unittest.TestCase):
         self.assertIn("modules.<item 0>.config." + key, shown)
 
     def test_known_keys_are_all_documented(self) -> None:
-        with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as file:
-            readme = file.read()
+        readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
         for key in KNOWN_KEYS:
             self.assertIn(f"{key}:", readme, key)
 

@@ -6,15 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import pytest
-from harness_support import (
-    DEVTURE,
-    OTHER_SECRET,
-    PASSWORD,
-    SECRET,
-    USER_PASSWORD,
-    ModuleTestCase,
-    expand,
-)
+from constants import DEVTURE, OTHER_SECRET, PASSWORD, SECRET
+from harness_support import USER_PASSWORD, ModuleTestCase, expand
 from parameterized import parameterized_class
 
 import synapse_dp_auth.provider

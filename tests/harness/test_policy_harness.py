@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from harness_support import DEVTURE, MODULE, OTHER_SECRET, PASSWORD, SECRET, ModuleTestCase
+from constants import DEVTURE, MODULE, OTHER_SECRET, PASSWORD, SECRET
+from harness_support import ModuleTestCase
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from synapse.appservice import ApplicationService

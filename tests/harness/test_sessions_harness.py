@@ -6,36 +6,35 @@ from typing import Any, ClassVar
 from unittest import mock
 
 import pytest
-from harness_support import (
-    DEVTURE,
-    OTHER_SECRET,
-    PASSWORD,
-    SECRET,
-    USER_PASSWORD,
-    ModuleTestCase,
-)
+from constants import DEVTURE, OTHER_SECRET, PASSWORD, SECRET
+from harness_support import USER_PASSWORD, ModuleTestCase
 
-from synapse_dp_auth import sessions
-from synapse_dp_auth.recorder import FLUSH_INTERVAL_MS
+from synapse_dp_auth import login_records
+from synapse_dp_auth.login_recorder import FLUSH_INTERVAL_MS
 from synapse_dp_auth.token import secret_fingerprint
 
 LOGGER = "synapse_dp_auth"
 
 # Run on every Synapse release of the version matrix: recording and the admin resource lean on
-# module API methods that older releases lack (see synapse_dp_auth.recorder and .provider).
+# module API methods that older releases lack (see synapse_dp_auth.login_recorder and .provider).
 pytestmark = pytest.mark.core
 
 
 class RecordingTests(ModuleTestCase):
     module_config: ClassVar[dict[str, Any] | None] = {"shared_secret": [SECRET, OTHER_SECRET]}
 
-    def recorded(self, which: sessions.SessionFilter | None = None) -> list[sessions.Session]:
+    def recorded(
+        self, which: login_records.SessionFilter | None = None
+    ) -> list[login_records.Session]:
         """What the table holds once the queue has been written (a flush interval later)."""
         self.reactor.advance(FLUSH_INTERVAL_MS / 1000)
         pool = self.hs.get_datastores().main.db_pool
-        found: list[sessions.Session] = self.get_success(
+        found: list[login_records.Session] = self.get_success(
             pool.runInteraction(
-                "test", sessions.select, which or sessions.SessionFilter(), sessions.MAX_ROWS
+                "test",
+                login_records.select,
+                which or login_records.SessionFilter(),
+                login_records.MAX_ROWS,
             )
         )
         return found
@@ -52,7 +51,7 @@ class RecordingTests(ModuleTestCase):
         self.assertEqual(
             self.recorded(),
             [
-                sessions.Session(
+                login_records.Session(
                     user_id=self.alice,
                     device_id="BRIDGE",
                     login_type=DEVTURE,
@@ -75,9 +74,9 @@ class RecordingTests(ModuleTestCase):
         for _ in range(3):
             body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
             self.assertEqual(self.post_login(body).code, 200)
-        count_rows = (sessions.SessionFilter(), sessions.MAX_ROWS)
+        count_rows = (login_records.SessionFilter(), login_records.MAX_ROWS)
         self.assertEqual(
-            self.get_success(pool.runInteraction("t", sessions.select, *count_rows)), []
+            self.get_success(pool.runInteraction("t", login_records.select, *count_rows)), []
         )
         self.assertEqual(len(self.recorded()), 3)
 
@@ -170,7 +169,9 @@ class AdminResourceTests(ModuleTestCase):
     def create_resource_dict(self) -> dict[str, Any]:
         resources: dict[str, Any] = super().create_resource_dict()
         # Where Synapse keeps what modules register (no public accessor).
-        resources[sessions.ADMIN_PATH] = self.hs._module_web_resources[sessions.ADMIN_PATH]
+        resources[login_records.ADMIN_PATH] = self.hs._module_web_resources[
+            login_records.ADMIN_PATH
+        ]
         return resources
 
     def prepare(self, reactor: Any, clock: Any, hs: Any) -> None:
@@ -179,7 +180,9 @@ class AdminResourceTests(ModuleTestCase):
         self.admin_token = self.login("root", "root's password")
 
     def listing(self, query: str, access_token: str | None = None) -> Any:
-        return self.make_request("GET", f"{sessions.ADMIN_PATH}?{query}", access_token=access_token)
+        return self.make_request(
+            "GET", f"{login_records.ADMIN_PATH}?{query}", access_token=access_token
+        )
 
     def test_admins_only(self) -> None:
         alice_token = self.login(self.alice, USER_PASSWORD)
@@ -214,7 +217,7 @@ class AdminResourceTests(ModuleTestCase):
             self.assertEqual(self.post_login(body).code, 200)
             devices.append(body["device_id"])
             self.reactor.advance(1)  # oldest first: each login a second later
-        with mock.patch.object(sessions, "MAX_ROWS", 2):
+        with mock.patch.object(login_records, "MAX_ROWS", 2):
             first = self.listing("", self.admin_token)
             self.assertEqual(first.code, 200, first.json_body)
             self.assertEqual([s["device_id"] for s in first.json_body["sessions"]], devices[:2])

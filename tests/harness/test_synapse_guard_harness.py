@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from constants import REPO_ROOT
 
 import tests as synapse_tests
 from synapse_dp_auth.releases import TESTED_SYNAPSE_RELEASES
@@ -35,7 +36,6 @@ pytestmark = pytest.mark.core
 
 #: The release, as installed (``synapse.__version__`` can carry git details of the current folder).
 SYNAPSE_VERSION = metadata.version("matrix-synapse")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The folder that holds Synapse's ``tests`` package (the harness of the installed release).
 HARNESS_ROOT = Path(next(iter(synapse_tests.__path__))).parent
 FLOW_TESTS = get_login_flow_tests(SYNAPSE_VERSION)

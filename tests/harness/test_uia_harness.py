@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
-from harness_support import DEVTURE, PASSWORD, SECRET, USER_PASSWORD, ModuleTestCase
+from constants import DEVTURE, PASSWORD, SECRET
+from harness_support import USER_PASSWORD, ModuleTestCase
 
 from tests import unittest
 

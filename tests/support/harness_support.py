@@ -1,4 +1,5 @@
-"""A base for tests in Synapse's own harness: a real homeserver in-process, our module loaded."""
+"""A base for tests in Synapse's own harness (tests/harness/): a real homeserver in-process, our
+module loaded."""
 
 from __future__ import annotations
 
@@ -7,19 +8,28 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar, cast
 
+from constants import DEVTURE, MODULE, SECRET
 from parameterized import parameterized
 from synapse.rest import admin
 from synapse.rest.client import account, devices, login
 
 from synapse_dp_auth.token import make_token
 from testbed.harness import HARNESS_STARTS_MODULES, start_modules_like_synapse
-from tests import unittest
 
-SECRET = "correct horse battery staple, but 64 characters long for real!!"
-OTHER_SECRET = "a completely different secret, also long enough to pass muster"
-MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
-DEVTURE = "com.devture.shared_secret_auth"
-PASSWORD = "m.login.password"
+# Synapse's harness, with a clear error when it is missing or our tests/ hides it.
+try:
+    from tests import unittest
+except ImportError as error:  # pragma: no cover - only on a broken set-up
+    raise ImportError(
+        f"Synapse's test harness is not importable ({error}): run"
+        " `python scripts/fetch_synapse_harness.py` in this environment (tox does it for you)"
+    ) from None
+if not hasattr(unittest, "HomeserverTestCase"):  # pragma: no cover
+    raise ImportError(
+        f"`tests.unittest` is {unittest.__file__}, not Synapse's harness: our tests/ folders must"
+        " have no __init__.py, and the harness must be on sys.path"
+    )
+
 USER_PASSWORD = "alice's own password"
 
 

@@ -18,12 +18,11 @@ import pytest
 import yaml
 from cli_support import run_cli
 from cli_support import yaml_block as snippet
+from constants import MODULE, REPO_ROOT, SECRET
 
-from synapse_dp_auth.admin.families import EVERY_FAMILY
-from synapse_dp_auth.admin.registration import build_registration
+from synapse_dp_auth.admin.appservice.registration import build_registration
+from synapse_dp_auth.admin.shared.families import EVERY_FAMILY
 
-MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
-SECRET = "correct horse battery staple, but 64 characters long for real!!"
 PYTHON_M = [sys.executable, "-X", "importtime", "-m", "synapse_dp_auth"]
 
 
@@ -235,7 +234,7 @@ def test_runs_without_importing_synapse(tmp_path: Path) -> None:
         text=True,
         timeout=60,
         check=False,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=REPO_ROOT,
         env=env,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
@@ -244,7 +243,7 @@ def test_runs_without_importing_synapse(tmp_path: Path) -> None:
         for line in completed.stderr.splitlines()
         if line.startswith("import time:")
     }
-    assert "synapse_dp_auth.admin.appservice" in imported
+    assert "synapse_dp_auth.admin.appservice.next_steps" in imported
     assert not [m for m in imported if m == "synapse" or m.startswith("synapse.")]
 
 

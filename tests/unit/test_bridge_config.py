@@ -15,16 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from synapse_dp_auth.admin.bridge_config import (
+from synapse_dp_auth.admin.doctor.bridge_config_file import (
     BridgeConfigError,
     BridgeKind,
-    DoublePuppetPlan,
-    Method,
     identify,
     load_bridge_config,
-    plan_double_puppet,
 )
-from synapse_dp_auth.admin.families import (
+from synapse_dp_auth.admin.doctor.bridge_config_method import plan_double_puppet
+from synapse_dp_auth.admin.doctor.bridge_config_model import DoublePuppetPlan, Method
+from synapse_dp_auth.admin.shared.families import (
     LEGACY_MAUTRIX_GO,
     MATRIX_CORPORAL,
     MAUTRIX_PYTHON,

@@ -1,5 +1,5 @@
-"""The log filter: what it blanks, in which forms, that it can be installed twice, and (in
-Synapse's harness) the lines of Synapse's loggers that quote user-interactive auth input."""
+"""The log filter: what it blanks, in which forms, and that it can be installed twice (Synapse's
+own loggers quoting user-interactive auth input: tests/harness/test_logfilter_harness.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ import unittest
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-from harness_support import USER_PASSWORD, ModuleTestCase
 
 from synapse_dp_auth import logfilter
 from synapse_dp_auth.logfilter import REDACTED, RedactingFilter, install
@@ -31,7 +28,7 @@ def logger_writing_to(stream: io.StringIO, name: str) -> Iterator[logging.Logger
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     logger.addHandler(handler)
     logger.propagate = False
-    logger.setLevel(logging.DEBUG)  # Synapse's harness, imported by conftest, sets root to ERROR
+    logger.setLevel(logging.DEBUG)  # Synapse's harness, when imported, sets root to ERROR
     try:
         yield logger
     finally:
@@ -126,65 +123,3 @@ class InstallTests(unittest.TestCase):
     def test_access_logger_name(self) -> None:
         self.assertEqual(logfilter.access_logger_name(False, "8008"), "synapse.access.http.8008")
         self.assertEqual(logfilter.access_logger_name(True, "main"), "synapse.access.https.main")
-
-
-class ThreepidCredsLinesTests(ModuleTestCase):
-    """Synapse logs a UIA stage's ``threepid_creds`` at INFO, as sent, in several places.
-
-    Synapse runs the checker of whatever stage type the client names, offered or not, once email
-    is configured; a token sent there would be quoted in the lines.
-    """
-
-    def default_config(self) -> dict[str, Any]:
-        config = super().default_config()
-        config["email"] = {"notif_from": "Synapse <synapse@example.org>", "smtp_host": "127.0.0.1"}
-        return config
-
-    def test_token_in_threepid_creds_is_blanked(self) -> None:
-        access_token = self.login(self.alice, USER_PASSWORD)
-        token = self.token_for(self.alice)
-        auth = {
-            "type": "m.login.email.identity",
-            "threepid_creds": {"sid": token, "client_secret": "x"},
-        }
-        name = "synapse.handlers.ui_auth.checkers"
-        with self.captured_logs(name) as logs:
-            channel = self.make_request(
-                "POST",
-                "/_matrix/client/v3/delete_devices",
-                {"devices": [], "auth": auth},
-                access_token=access_token,
-            )
-        self.assertEqual(channel.code, 401, channel.json_body)
-        lines = [line for line in logs.messages(name) if "threepidcreds" in line]
-        self.assertEqual(len(lines), 1, logs.messages(name))
-        self.assertNotIn(token, lines[0])
-        self.assertIn(REDACTED, lines[0])
-
-    def test_identity_server_lines_are_filtered(self) -> None:
-        """Where Synapse checks ``threepid_creds`` with an identity server it quotes them twice:
-        the creds (``synapse.handlers.identity``) and the request URI (``synapse.http.client``).
-        Synapse's own format strings, logged through its loggers with the module loaded."""
-        token = self.token_for(self.alice)
-        creds = {"sid": token, "client_secret": "x"}
-        uri = f"https://id.example.org/_matrix/identity/api/v1/3pid/getValidated3pid?sid={token}"
-        server = "https://id.example.org"
-        lines: list[tuple[str, str, tuple[object, ...]]] = [
-            (
-                "synapse.handlers.identity",
-                "%s returned %i for threepid validation for: %s",
-                (server, 404, creds),
-            ),
-            (
-                "synapse.handlers.identity",
-                "%s reported non-validated threepid: %s",
-                (server, creds),
-            ),
-            ("synapse.http.client", "Received response to %s %s: %s", ("GET", uri, 200)),
-        ]
-        for name, line, args in lines:
-            with self.captured_logs(name) as logs:
-                logging.getLogger(name).info(line, *args)
-            (message,) = logs.messages(name)
-            self.assertNotIn(token, message)
-            self.assertIn(REDACTED, message)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 import unittest
 
-from synapse_dp_auth import sessions
-from synapse_dp_auth.sessions import FilterError, Session, SessionFilter, parse_filter
+from synapse_dp_auth import login_records
+from synapse_dp_auth.login_records import FilterError, Session, SessionFilter, parse_filter
 
 
 def session(user: str, device: str, fingerprint: str, ts: int) -> Session:
@@ -23,52 +23,56 @@ class SessionsTableTests(unittest.TestCase):
     def setUp(self) -> None:
         self.db = sqlite3.connect(":memory:")
         self.txn = self.db.cursor()
-        sessions.create_schema(self.txn)
-        sessions.create_schema(self.txn)  # IF NOT EXISTS: every process runs it
+        login_records.create_schema(self.txn)
+        login_records.create_schema(self.txn)  # IF NOT EXISTS: every process runs it
         self.rows = [
             session("@a:x", "D1", "aaaa0000", 3000),
             session("@b:x", "D2", "bbbb1111", 1000),
             session("@a:x", "D3", "bbbb1111", 2000),
         ]
-        sessions.record_all(self.txn, self.rows)
+        login_records.record_all(self.txn, self.rows)
 
     def test_a_batch_longer_than_one_statement(self) -> None:
         """Every row of a batch that spans several multi-row INSERTs arrives, once."""
         many = [
             session(f"@u{n}:x", f"M{n}", "cccc2222", 10_000 + n)
-            for n in range(2 * sessions.INSERT_ROWS + 7)
+            for n in range(2 * login_records.INSERT_ROWS + 7)
         ]
-        sessions.record_all(self.txn, many)
-        found = sessions.select(self.txn, SessionFilter(secret_fingerprint="cccc2222"), 10_000)
+        login_records.record_all(self.txn, many)
+        found = login_records.select(self.txn, SessionFilter(secret_fingerprint="cccc2222"), 10_000)
         self.assertEqual(found, many)
 
     def test_everything_oldest_first(self) -> None:
-        found = sessions.select(self.txn, SessionFilter(), 10)
+        found = login_records.select(self.txn, SessionFilter(), 10)
         self.assertEqual(found, sorted(self.rows, key=lambda row: row.logged_in_ts))
 
     def test_filters_combine(self) -> None:
-        by_secret = sessions.select(self.txn, SessionFilter(secret_fingerprint="bbbb1111"), 10)
+        by_secret = login_records.select(self.txn, SessionFilter(secret_fingerprint="bbbb1111"), 10)
         self.assertEqual([row.device_id for row in by_secret], ["D2", "D3"])
-        by_user = sessions.select(self.txn, SessionFilter(user_id="@a:x"), 10)
+        by_user = login_records.select(self.txn, SessionFilter(user_id="@a:x"), 10)
         self.assertEqual([row.device_id for row in by_user], ["D3", "D1"])
-        since = sessions.select(self.txn, SessionFilter(since_ts=2000), 10)
+        since = login_records.select(self.txn, SessionFilter(since_ts=2000), 10)
         self.assertEqual([row.device_id for row in since], ["D3", "D1"])
         both = SessionFilter(secret_fingerprint="bbbb1111", user_id="@a:x", since_ts=2001)
-        self.assertEqual(sessions.select(self.txn, both, 10), [])
+        self.assertEqual(login_records.select(self.txn, both, 10), [])
 
     def test_pages(self) -> None:
         oldest_first = sorted(self.rows, key=lambda row: row.logged_in_ts)
-        self.assertEqual(sessions.select(self.txn, SessionFilter(), 2), oldest_first[:2])
-        self.assertEqual(sessions.select(self.txn, SessionFilter(start=2), 2), oldest_first[2:])
+        self.assertEqual(login_records.select(self.txn, SessionFilter(), 2), oldest_first[:2])
+        self.assertEqual(
+            login_records.select(self.txn, SessionFilter(start=2), 2), oldest_first[2:]
+        )
         by_secret = SessionFilter(secret_fingerprint="bbbb1111", start=1)
-        self.assertEqual([row.device_id for row in sessions.select(self.txn, by_secret, 5)], ["D3"])
+        self.assertEqual(
+            [row.device_id for row in login_records.select(self.txn, by_secret, 5)], ["D3"]
+        )
 
     def test_largest_since_ts_accepted_is_one_the_database_takes(self) -> None:
         latest = parse_filter({"since_ts": [str(2**63 - 1)]})
-        self.assertEqual(sessions.select(self.txn, latest, 10), [])
+        self.assertEqual(login_records.select(self.txn, latest, 10), [])
 
     def test_never_a_token_column(self) -> None:
-        columns = [c[1] for c in self.txn.execute(f"PRAGMA table_info({sessions.TABLE})")]
+        columns = [c[1] for c in self.txn.execute(f"PRAGMA table_info({login_records.TABLE})")]
         self.assertEqual(
             columns, ["user_id", "device_id", "login_type", "secret_fingerprint", "logged_in_ts"]
         )

@@ -1,4 +1,5 @@
-"""The double-puppet registration writer on its own: server names, the regex, tokens, the file."""
+"""The double-puppet registration on its own: server names, the regex, tokens, the file
+(``appservice``), and check-config's findings on registrations."""
 
 from __future__ import annotations
 
@@ -11,21 +12,23 @@ from typing import Any
 import pytest
 import yaml
 
-from synapse_dp_auth.admin.registration import (
+from synapse_dp_auth.admin.appservice.registration import (
     DEFAULT_ID,
     RegistrationError,
-    ServerNameError,
     build_registration,
     registration_yaml,
-    user_regex,
-    validate_server_name,
     write_registration,
 )
-from synapse_dp_auth.admin.registration_checks import (
+from synapse_dp_auth.admin.check_config.registrations import (
     Finding,
     Level,
     RegistrationFile,
     check_registrations,
+)
+from synapse_dp_auth.admin.shared.matrix_ids import (
+    ServerNameError,
+    user_regex,
+    validate_server_name,
 )
 
 

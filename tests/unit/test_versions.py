@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import configparser
 import re
-from pathlib import Path
 
 import pytest
+from constants import REPO_ROOT
 
+from synapse_dp_auth import releases
 from synapse_dp_auth.releases import (
     BCRYPT_5_SAFE_SINCE,
     TESTED_SYNAPSE_RELEASES,
     bcrypt_5_problem,
     release_key,
-    tested_range,
 )
 from testbed import readme
 from testbed.synapse_guard import GET_LOGIN_FLOW_TESTS
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 FLOOR, PINNED = TESTED_SYNAPSE_RELEASES[0], TESTED_SYNAPSE_RELEASES[-1]
 
 
@@ -29,7 +28,8 @@ def read(path: str) -> str:
 def test_releases_are_oldest_first() -> None:
     keys = [release_key(release) for release in TESTED_SYNAPSE_RELEASES]
     assert keys == sorted(set(keys))
-    assert tested_range() == f"Synapse {FLOOR} to {PINNED}"
+    # Through the module: imported by name, pytest would collect `tested_range` as a test.
+    assert releases.tested_range() == f"Synapse {FLOOR} to {PINNED}"
 
 
 def test_install_requires_names_the_floor() -> None:
@@ -37,6 +37,24 @@ def test_install_requires_names_the_floor() -> None:
     setup.read_string(read("setup.cfg"))
     requires = [line.strip() for line in setup["options"]["install_requires"].splitlines()]
     assert f"matrix-synapse>={FLOOR}" in requires
+
+
+def test_unit_tier_installs_every_dependency_but_synapse() -> None:
+    """The unit tier's environment (tox env ``unit``) is the package's without Synapse."""
+    setup = configparser.ConfigParser()
+    setup.read_string(read("setup.cfg"))
+    requires = {
+        line.strip()
+        for line in setup["options"]["install_requires"].splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    }
+    unit = {
+        line.strip()
+        for line in read("tests/requirements-unit.txt").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {r for r in requires if not r.startswith("matrix-synapse")} <= unit
+    assert not [line for line in unit if line.startswith("matrix-synapse")]
 
 
 def test_requirements_pin_the_newest_tested_release() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cli_support import clean_environment, run_cli
 
-from synapse_dp_auth.admin import files
+from synapse_dp_auth.admin.shared import files
 
 #: (a line of YAML that PyYAML refuses, the piece of it that must never be printed)
 BROKEN = [
