@@ -256,3 +256,36 @@ class UnsupportedSynapseTests(unittest.HomeserverTestCase):
             {"shared_secret": SECRET, "allow_ui_auth": True}
         )
         SharedSecretAuthProvider(relaxed, self.hs.get_module_api())
+
+    @unittest.override_config({"ui_auth": {"session_timeout": "5m"}})
+    def test_grace_period_column_is_checked_when_it_matters(self) -> None:
+        """With ``ui_auth.session_timeout`` the guard marks each token as validated long ago in
+        ``access_tokens.last_validated``: if Synapse no longer reads the grace period from that
+        column, the guard would protect nothing, so the module refuses to start."""
+        from synapse.config import ConfigError
+
+        from synapse_dp_auth import SharedSecretAuthProvider
+
+        config = SharedSecretAuthProvider.parse_config({"shared_secret": SECRET})
+        SharedSecretAuthProvider(config, self.hs.get_module_api())  # as it is: starts
+
+        store = self.hs.get_auth_handler().store
+
+        async def reads_elsewhere(token_id: int) -> int:
+            return 0
+
+        store.get_access_token_last_validated = reads_elsewhere
+        with self.assertRaisesRegex(ConfigError, "access_tokens.last_validated"):
+            SharedSecretAuthProvider(config, self.hs.get_module_api())
+
+    def test_grace_period_column_is_not_needed_without_a_session_timeout(self) -> None:
+        from synapse_dp_auth import SharedSecretAuthProvider
+
+        store = self.hs.get_auth_handler().store
+
+        async def reads_elsewhere(token_id: int) -> int:
+            return 0
+
+        store.get_access_token_last_validated = reads_elsewhere
+        config = SharedSecretAuthProvider.parse_config({"shared_secret": SECRET})
+        SharedSecretAuthProvider(config, self.hs.get_module_api())
