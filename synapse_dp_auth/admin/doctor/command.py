@@ -19,7 +19,6 @@ from synapse_dp_auth.admin.shared import arguments, credentials
 from synapse_dp_auth.admin.shared.client import HomeserverClient
 from synapse_dp_auth.admin.shared.exits import EXIT_USAGE, CliError
 from synapse_dp_auth.admin.shared.families import FAMILIES
-from synapse_dp_auth.admin.token.command import SECRET_FILE_HELP
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,7 +47,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="USER_ID",
         help="check double puppeting of this user",
     )
-    parser.add_argument("--secret-file", metavar="PATH", help=SECRET_FILE_HELP)
+    parser.add_argument("--secret-file", metavar="PATH", help=arguments.SECRET_FILE_HELP)
     parser.add_argument(
         "--appservice",
         action="store_true",

@@ -1,6 +1,6 @@
 """Arguments several commands take, checked as argparse reads them: a full user ID (``token``,
-``doctor``, ``sessions``), and the connection options with the HTTP client they make
-(``doctor``, ``sessions``).
+``doctor``, ``sessions``), ``--secret-file`` (``token``, ``doctor``), and the connection options
+with the HTTP client they make (``doctor``, ``sessions``).
 """
 
 from __future__ import annotations
@@ -8,8 +8,15 @@ from __future__ import annotations
 import argparse
 
 from synapse_dp_auth.admin.shared.client import HomeserverClient, sends_in_clear_over_network
+from synapse_dp_auth.admin.shared.credentials import SECRET_ENV
 from synapse_dp_auth.admin.shared.exits import EXIT_USAGE, CliError
 from synapse_dp_auth.admin.shared.matrix_ids import is_full_user_id
+
+#: ``--secret-file``'s help (the file is read by :mod:`~synapse_dp_auth.admin.shared.credentials`).
+SECRET_FILE_HELP = (
+    f"file whose first non-blank line is the secret (- for stdin); else ${SECRET_ENV}, else a"
+    " prompt on a terminal"
+)
 
 
 def user_id(value: str) -> str:

@@ -9,12 +9,6 @@ from synapse_dp_auth.admin.shared import arguments, credentials
 from synapse_dp_auth.admin.shared.exits import EXIT_OK
 from synapse_dp_auth.token import make_token
 
-#: ``--secret-file``'s help, for every command that takes the shared secret.
-SECRET_FILE_HELP = (
-    f"file whose first non-blank line is the secret (- for stdin); else ${credentials.SECRET_ENV},"
-    " else a prompt on a terminal"
-)
-
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
@@ -26,7 +20,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "user_id", metavar="USER_ID", type=arguments.user_id, help="e.g. @alice:example.org"
     )
-    parser.add_argument("--secret-file", metavar="PATH", help=SECRET_FILE_HELP)
+    parser.add_argument("--secret-file", metavar="PATH", help=arguments.SECRET_FILE_HELP)
     parser.set_defaults(handler=run)
 
 
