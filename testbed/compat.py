@@ -6,8 +6,9 @@ family in :data:`testbed.bridges.FAMILIES` against it, and proves each token it 
 must name the user, and a message sent with the token must show the user as its sender.
 
 The README's compatibility table is the output of ``python -m testbed.compat``, never written by
-hand; ``tests/test_e2e_bridges.py`` runs the same measurement, checks every cell against a table of
-expected results written out in the test, and checks that the README shows what was measured.
+hand; ``tests/e2e/test_e2e_bridges.py`` runs the same measurement, checks every cell against a
+table of expected results written out in the test, and checks that the README shows what was
+measured.
 """
 
 from __future__ import annotations

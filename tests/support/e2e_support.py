@@ -1,4 +1,4 @@
-"""Helpers shared by the tests that run real Synapse processes (``tests/test_e2e_*.py``)."""
+"""Helpers shared by the tests that run real Synapse processes (``tests/e2e/``)."""
 
 from __future__ import annotations
 
