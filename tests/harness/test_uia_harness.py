@@ -274,7 +274,7 @@ class UnsupportedSynapseTests(unittest.HomeserverTestCase):
         async def reads_elsewhere(token_id: int) -> int:
             return 0
 
-        store.get_access_token_last_validated = reads_elsewhere
+        store.get_access_token_last_validated = reads_elsewhere  # type: ignore[method-assign]
         with self.assertRaisesRegex(ConfigError, "access_tokens.last_validated"):
             SharedSecretAuthProvider(config, self.hs.get_module_api())
 
@@ -286,6 +286,6 @@ class UnsupportedSynapseTests(unittest.HomeserverTestCase):
         async def reads_elsewhere(token_id: int) -> int:
             return 0
 
-        store.get_access_token_last_validated = reads_elsewhere
+        store.get_access_token_last_validated = reads_elsewhere  # type: ignore[method-assign]
         config = SharedSecretAuthProvider.parse_config({"shared_secret": SECRET})
         SharedSecretAuthProvider(config, self.hs.get_module_api())
