@@ -1,7 +1,10 @@
-"""Make sure ``tests`` is Synapse's test harness, and keep its droppings out of the work tree.
+"""What every tier of the suite shares: a scratch directory for the harness's droppings, no
+process left behind, and no token in the log of any real homeserver.
 
-Our own test files live in ``tests/`` without an ``__init__.py``, so the name ``tests`` belongs to
-Synapse's harness, which ``scripts/fetch_synapse_harness.py`` puts on ``sys.path``.
+Nothing here needs Synapse: the unit tier (tests/unit/) runs without it. Our test files live in
+``tests/`` folders without an ``__init__.py``, so the name ``tests`` belongs to Synapse's harness
+(which ``scripts/fetch_synapse_harness.py`` puts on ``sys.path``); tests/support/harness_support.py
+checks that it is there for the tests that need it.
 """
 
 from __future__ import annotations
@@ -17,20 +20,6 @@ import pytest
 
 from testbed import logscan
 from testbed.homeserver import CLOSE_HOOKS, Homeserver
-
-try:
-    import tests.unittest as synapse_unittest
-except ImportError as error:  # pragma: no cover - only on a broken set-up
-    raise SystemExit(
-        f"Synapse's test harness is not importable ({error}): run"
-        " `python scripts/fetch_synapse_harness.py` in this environment (tox does it for you)."
-    ) from None
-
-if not hasattr(synapse_unittest, "HomeserverTestCase"):  # pragma: no cover
-    raise SystemExit(
-        f"`tests.unittest` is {synapse_unittest.__file__}, not Synapse's harness: our tests/ must"
-        " have no __init__.py and the harness must be on sys.path."
-    )
 
 
 def _child_processes(pid: int) -> list[str]:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from synapse_dp_auth.admin.registration import (
+from synapse_dp_auth.admin.appservice.registration import (
     build_registration,
     registration_yaml,
     write_registration,

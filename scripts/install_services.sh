@@ -4,7 +4,7 @@
 # Idempotent and quiet: with both present it does nothing and prints nothing.
 #
 # It never fails the run: where it cannot install (no apt-get, not root and no sudo), it says so
-# and exits 0, and tests/test_e2e_workers.py then fails with the same advice.
+# and exits 0, and tests/e2e/test_e2e_workers.py then fails with the same advice.
 set -uo pipefail
 
 have_postgres() {

@@ -13,6 +13,7 @@ import attr
 from synapse_dp_auth.config import DpAuthConfig
 
 
+@enum.unique
 class Outcome(enum.Enum):
     """How an attempt ended; the values are the ``outcome`` label of the metrics."""
 

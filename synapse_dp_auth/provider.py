@@ -17,10 +17,11 @@ import synapse
 from synapse.module_api import LoginResponse, ModuleApi
 from synapse.module_api.errors import ConfigError
 
-from synapse_dp_auth import logfilter, sessions, uia
-from synapse_dp_auth.adminapi import PATH as SESSIONS_PATH
-from synapse_dp_auth.adminapi import SessionsResource
+from synapse_dp_auth import logfilter, login_records, uia
 from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, parse_config
+from synapse_dp_auth.login_recorder import SessionRecorder
+from synapse_dp_auth.login_records_resource import PATH as SESSIONS_PATH
+from synapse_dp_auth.login_records_resource import SessionsResource
 from synapse_dp_auth.metrics import count_attempt
 from synapse_dp_auth.policy import (
     MAX_USER_ID_LENGTH,
@@ -31,7 +32,6 @@ from synapse_dp_auth.policy import (
     qualify_user_id,
     user_id_refusal,
 )
-from synapse_dp_auth.recorder import SessionRecorder
 from synapse_dp_auth.releases import TESTED_SYNAPSE_RELEASES, bcrypt_5_problem, tested_range
 from synapse_dp_auth.token import (
     LOGIN_TYPE_PASSWORD,
@@ -238,7 +238,7 @@ class SharedSecretAuthProvider:
                 await guard_step(login_response)
             device_id = str(login_response.get("device_id"))
             self._recorder.record(
-                sessions.Session(
+                login_records.Session(
                     user_id=user_id,
                     device_id=device_id,
                     login_type=login_type,

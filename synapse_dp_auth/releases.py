@@ -2,7 +2,7 @@
 
 Pure functions and constants, no Synapse import: ``provider`` uses them at start-up, the version
 matrix (``scripts/versions.py``, the ``synapse-<release>`` tox envs) and ``setup.cfg`` follow
-them, and ``tests/test_versions.py`` checks that they all agree.
+them, and ``tests/unit/test_versions.py`` checks that they all agree.
 """
 
 from __future__ import annotations

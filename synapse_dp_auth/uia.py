@@ -13,9 +13,11 @@ login, so by default this module:
 * with ``ui_auth.session_timeout`` set, marks each access token it issues as not recently
   validated, so that the token cannot skip UIA during Synapse's grace period either.
 
-Both rely on Synapse internals. :func:`check_supported` runs at start-up and refuses to start,
-naming the Synapse version, when they are not as expected: this fails closed and loudly rather
-than silently letting tokens into UIA. ``allow_ui_auth: true`` turns all of this off.
+All three rely on Synapse internals (the logging context's request, ``AuthHandler``'s UIA flow
+list and password lookup, the ``access_tokens.last_validated`` column Synapse reads the grace
+period from). :func:`check_supported` runs at start-up, before anything is changed, and refuses
+to start, naming the Synapse version, when one is not as expected: this fails closed and loudly
+rather than silently letting tokens into UIA. ``allow_ui_auth: true`` turns all of this off.
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ def install(
     callbacks = getattr(homeserver.get_password_auth_provider(), "auth_checker_callbacks", None)
     if not isinstance(callbacks, dict):
         raise UnsupportedSynapseError("PasswordAuthProvider.auth_checker_callbacks is missing")
-    check_supported(auth_handler)
+    grace_ms = _ui_auth_grace_ms(homeserver)
+    check_supported(auth_handler, ui_auth_grace=grace_ms > 0)
     detector = LoginRequestDetector()
     # By function, not bound method: a second entry of this module is "us" too, not another
     # module whose login types must stay offered.
@@ -91,7 +94,7 @@ def install(
             _function(callback) not in our_functions for callback in callbacks.get(login_type, [])
         )
 
-    after_login = _no_ui_auth_grace(homeserver) if _ui_auth_grace_ms(homeserver) else None
+    after_login = _no_ui_auth_grace(homeserver) if grace_ms else None
     hide_login_types_from_ui_auth(auth_handler, hidden_types, others_registered)
     return Guard(detector, after_login)
 
@@ -124,8 +127,15 @@ def _function(callback: object) -> object:
     return getattr(callback, "__func__", callback)
 
 
-def check_supported(auth_handler: object) -> None:
-    """Raise :class:`UnsupportedSynapseError` unless the internals used here are as expected."""
+def check_supported(auth_handler: object, *, ui_auth_grace: bool) -> None:
+    """Raise :class:`UnsupportedSynapseError` unless the internals used here are as expected.
+
+    With ``ui_auth_grace`` (``ui_auth.session_timeout`` is set), also the column the grace period
+    is read from: the guard writes ``access_tokens.last_validated``, which protects nothing unless
+    Synapse's store still reads the grace period from it
+    (``RegistrationWorkerStore.get_access_token_last_validated``). Its code's constants name the
+    table and the column: checked there, with no database query at start-up.
+    """
     from synapse.logging.context import ContextRequest
 
     fields = getattr(ContextRequest, "__attrs_attrs__", None)
@@ -140,6 +150,17 @@ def check_supported(auth_handler: object) -> None:
     for name in ("_password_localdb_enabled", "_find_user_id_and_pwd_hash"):
         if not hasattr(auth_handler, name):
             raise UnsupportedSynapseError(f"AuthHandler.{name} is missing")
+    if ui_auth_grace:
+        store = getattr(auth_handler, "store", None)
+        reader = getattr(store, "get_access_token_last_validated", None)
+        code = getattr(getattr(reader, "__func__", reader), "__code__", None)
+        reads_the_column = {"access_tokens", "last_validated"} <= set(
+            getattr(code, "co_consts", ())
+        )
+        if not (inspect.iscoroutinefunction(reader) and reads_the_column):
+            raise UnsupportedSynapseError(
+                "the store no longer reads the UIA grace period from access_tokens.last_validated"
+            )
 
 
 class LoginRequestDetector:

@@ -40,8 +40,7 @@ from mautrix.errors import MatrixConnectionError, MatrixError
 from mautrix.types import UserID
 from yarl import URL
 
-from synapse_dp_auth.admin.families import MAUTRIX_GO_BRIDGEV2
-from synapse_dp_auth.admin.registration import AS_TOKEN_PREFIX
+from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX, MAUTRIX_GO_BRIDGEV2
 from synapse_dp_auth.token import make_token
 
 LOGIN_TYPE_SHARED_SECRET = "com.devture.shared_secret_auth"

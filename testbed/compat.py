@@ -6,8 +6,9 @@ family in :data:`testbed.bridges.FAMILIES` against it, and proves each token it 
 must name the user, and a message sent with the token must show the user as its sender.
 
 The README's compatibility table is the output of ``python -m testbed.compat``, never written by
-hand; ``tests/test_e2e_bridges.py`` runs the same measurement, checks every cell against a table of
-expected results written out in the test, and checks that the README shows what was measured.
+hand; ``tests/e2e/test_e2e_bridges.py`` runs the same measurement, checks every cell against a
+table of expected results written out in the test, and checks that the README shows what was
+measured.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from typing import Any
 
 import mautrix
 
-from synapse_dp_auth.admin import appservice
-from synapse_dp_auth.admin import families as family_model
-from synapse_dp_auth.admin.registration import AS_TOKEN_PREFIX, DEFAULT_ID
+from synapse_dp_auth.admin.appservice import next_steps
+from synapse_dp_auth.admin.appservice.registration import DEFAULT_ID
+from synapse_dp_auth.admin.shared import families as family_model
+from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX
 from testbed import readme
 from testbed.bridges import (
     APPSERVICE_FAMILIES,
@@ -339,7 +341,7 @@ APPSERVICE_CLIENTS: dict[str, str] = {
 class AppserviceRow:
     """One family on the appservice method: what it did with ``as_token:<token>`` (``result``,
     ``None`` for a family that cannot use it) and, for bridgev2, with a plain shared secret.
-    ``supported`` and ``note`` come from :mod:`synapse_dp_auth.admin.families`."""
+    ``supported`` and ``note`` come from :mod:`synapse_dp_auth.admin.shared.families`."""
 
     family: str
     supported: bool
@@ -356,7 +358,7 @@ class AppserviceRow:
 def write_double_puppet_registration(directory: Path, server_name: str) -> tuple[Path, str]:
     """The registration file ``synapse_dp_auth appservice`` writes (its own code), and its token."""
     path = directory / "doublepuppet.yaml"
-    registration = appservice.create(path, server_name, DEFAULT_ID)
+    registration = next_steps.create(path, server_name, DEFAULT_ID)
     return path, str(registration["as_token"])
 
 

@@ -1,7 +1,7 @@
 """Text built against the log filter: the shapes an attacker would send to make it slow or blind.
 
-One definition for the filter's unit tests (``tests/test_logfilter.py``), the end-to-end test on a
-real Synapse (``tests/test_e2e_logs.py``) and the benchmark (``bench/logfilter_bench.py``).
+One definition for the filter's unit tests (``tests/unit/test_logfilter.py``), the end-to-end test
+on a real Synapse (``tests/e2e/test_e2e_logs.py``) and the benchmark (``bench/logfilter_bench.py``).
 
 Each shape is a short unit repeated to any size. The filter used to find tokens with
 ``[0-9a-f]{128,}``, which the regex engine tries again from every digit of a run: a run one

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, TypeVar
 
 
 def tail(text: str, lines: int) -> str:
@@ -136,6 +136,10 @@ class ManagedProcess:
             time.sleep(poll_interval)
 
 
+#: Whatever :class:`Lifecycle` subclass ``with`` starts (``typing.Self`` is Python 3.11+).
+_Started = TypeVar("_Started", bound="Lifecycle")
+
+
 class Lifecycle:
     """Something with ``start()`` and ``close()``, used as a context manager.
 
@@ -149,7 +153,7 @@ class Lifecycle:
     def close(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> Self:
+    def __enter__(self: _Started) -> _Started:
         try:
             self.start()
         except BaseException:

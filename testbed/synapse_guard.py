@@ -3,8 +3,9 @@
 ``python -m pytest -p testbed.synapse_guard <Synapse's test files>`` runs Synapse's own tests
 unchanged, except that ``HomeserverTestCase.default_config`` also lists this module under
 ``modules:`` (with its default options). They must still pass: the module may add its login types
-to ``GET /login`` and change nothing else. ``tests/test_synapse_guard.py`` runs this for the
-installed Synapse release and names the tests that only fail because of that difference.
+to ``GET /login`` and change nothing else. ``tests/harness/test_synapse_guard_harness.py`` runs
+this for the installed Synapse release and names the tests that only fail because of that
+difference.
 
 A test whose own ``default_config`` replaces ``modules:`` runs without the module; the closing
 summary says how many homeservers had it, so a run where the module never loaded cannot pass.
@@ -22,7 +23,7 @@ MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 SECRET = "the guard's shared secret: long enough, random enough, never used"
 LOGIN_TYPES = ("m.login.password", "com.devture.shared_secret_auth")
 
-#: The closing line that ``tests/test_synapse_guard.py`` reads.
+#: The closing line that ``tests/harness/test_synapse_guard_harness.py`` reads.
 SUMMARY_PREFIX = "synapse_dp_auth guard: module loaded into"
 
 _loaded = 0
@@ -82,9 +83,9 @@ _LOGIN_VIA_EXISTING_FLOWS = (
 
 #: Per Synapse release: Synapse's own tests that assert the exact list of ``GET /login`` flows.
 #: With the module, that list also holds ``com.devture.shared_secret_auth``: the one difference
-#: the module may make. ``tests/test_synapse_guard.py`` proves that each of them fails with the
-#: module, only over that login type, and passes without it; every other test must have the
-#: same outcome with and without the module.
+#: the module may make. ``tests/harness/test_synapse_guard_harness.py`` proves that each of them
+#: fails with the module, only over that login type, and passes without it; every other test
+#: must have the same outcome with and without the module.
 #: A release gets the list of the newest release listed here that is not newer than it.
 GET_LOGIN_FLOW_TESTS: dict[str, tuple[str, ...]] = {
     "1.53.0": (_MULTI_SSO_FLOWS,),

@@ -1,0 +1,265 @@
+"""The HTTP client ``doctor`` and ``sessions`` ask a homeserver with: ``GET /login``, ``POST
+/login``, ``POST /logout`` and ``GET /account/whoami`` (doctor), the module's sessions listing and
+Synapse's device deletion (sessions), each with one-line errors for everything that can go wrong
+before a Matrix answer arrives. Standard library only, so the commands need neither aiohttp nor
+mautrix.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import socket
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from synapse_dp_auth.admin.shared.client_answers import LoginOutcome, WhoamiOutcome
+from synapse_dp_auth.admin.shared.server_text import MAX_SERVER_TEXT, server_text
+from synapse_dp_auth.login_records import ADMIN_PATH as SESSIONS_PATH
+
+LOGIN_PATH = "/_matrix/client/v3/login"
+LOGOUT_PATH = "/_matrix/client/v3/logout"
+WHOAMI_PATH = "/_matrix/client/v3/account/whoami"
+
+#: Enough for any Matrix answer here; a larger body is not one.
+_MAX_BODY = 1 << 20
+
+
+class HomeserverError(Exception):
+    """The homeserver cannot be asked, or did not answer as one; the message is one line for
+    the admin."""
+
+
+class RequestRefused(HomeserverError):
+    """The homeserver answered, and refused this one request: the next one may still work."""
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1: a request there does not cross a network."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def sends_in_clear_over_network(base_url: str) -> bool:
+    """Whether requests to ``base_url`` travel unencrypted beyond this machine (plain http:// to a
+    host that is not loopback): a login token sent there can be read or replayed on the way."""
+    parts = urllib.parse.urlsplit(base_url)
+    return parts.scheme == "http" and not is_loopback_host(parts.hostname or "")
+
+
+def parse_homeserver_url(text: str) -> str:
+    """The base URL of the client API without a trailing slash, or :class:`HomeserverError`."""
+    hint = "give the URL bridges use for the homeserver, e.g. https://matrix.example.org"
+    try:
+        parts = urllib.parse.urlsplit(text.strip())
+        _ = parts.port  # ValueError when not a number in range
+    except ValueError as error:
+        raise HomeserverError(f"{text!r} is not a valid URL ({error}): {hint}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HomeserverError(f"{text!r} is not an http(s) URL: {hint}")
+    if parts.query or parts.fragment:
+        raise HomeserverError(f"{text!r} has a query or fragment: {hint}")
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is reported, not followed: a redirected POST loses its body."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class HomeserverClient:
+    """The requests the doctor makes, each with one-line errors for everything that can go
+    wrong before a Matrix answer arrives. Proxies come from the environment, as for curl."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        self.base_url = parse_homeserver_url(base_url)
+        self._timeout = timeout
+        parts = urllib.parse.urlsplit(self.base_url)
+        default_port = 443 if parts.scheme == "https" else 80
+        self._where = f"{parts.hostname}:{parts.port or default_port}"
+        self._host = parts.hostname or ""
+        self._opener = urllib.request.build_opener(_NoRedirects())
+
+    def login_types(self) -> list[str]:
+        """The types ``GET /login`` lists, in the server's order (clients care about the order)."""
+        status, body, _, headers = self._request("GET", LOGIN_PATH)
+        url = self.base_url + LOGIN_PATH
+        if status != 200:
+            what = _str_or_none(body.get("errcode")) if isinstance(body, dict) else None
+            reason = f" {server_text(what)}" if what else ""
+            if 300 <= status < 400:
+                location = server_text(headers.get("location", "?"))
+                raise HomeserverError(
+                    f"GET {url} was redirected to {location}: use the URL it redirects to (the"
+                    " bridges need it too: a redirected login loses its body)"
+                )
+            raise HomeserverError(
+                f"GET {url} answered HTTP {status}{reason}: this is not a Matrix homeserver's"
+                " client API (or a reverse proxy does not pass /_matrix/ on to Synapse)"
+            )
+        flows = body.get("flows") if isinstance(body, dict) else None
+        if not isinstance(flows, list):
+            kind = server_text(headers.get("content-type", "no content type").split(";")[0])
+            got = "JSON without a list of flows" if isinstance(body, dict) else f"{kind}, not JSON"
+            raise HomeserverError(
+                f"GET {url} answered with {got}: this is not a Matrix homeserver's client API"
+            )
+        return [
+            flow["type"]
+            for flow in flows
+            if isinstance(flow, dict) and isinstance(flow.get("type"), str)
+        ]
+
+    def login(self, body: Mapping[str, Any]) -> tuple[LoginOutcome, str | None]:
+        """``POST /login``; returns the outcome and the access token to log out again."""
+        status, answer, raw, _ = self._request("POST", LOGIN_PATH, body)
+        if not isinstance(answer, dict):
+            # Only the start: LoginOutcome.describe escapes and bounds it again for the report.
+            text = raw[:MAX_SERVER_TEXT].decode("utf-8", errors="replace").strip()
+            return LoginOutcome(status=status, error=f"not JSON: {text or 'an empty answer'}"), None
+        access_token = answer.get("access_token")
+        if status == 200 and not isinstance(access_token, str):
+            return LoginOutcome(status=status, error="answered 200 without an access token"), None
+        retry = answer.get("retry_after_ms")
+        # A plausible wait only (up to a day): the report prints it.
+        plausible = type(retry) is int and 0 < retry <= 86_400_000  # not a bool, either
+        outcome = LoginOutcome(
+            status=status,
+            errcode=_str_or_none(answer.get("errcode")),
+            error=_str_or_none(answer.get("error")),
+            user_id=_str_or_none(answer.get("user_id")),
+            retry_after_ms=retry if plausible else None,
+        )
+        return outcome, access_token if status == 200 else None
+
+    def whoami(self, access_token: str, user_id: str | None = None) -> WhoamiOutcome:
+        """``GET /account/whoami``, with ``?user_id=`` when given: how a bridge using the
+        appservice method checks that its ``as_token`` may act as that user. Read-only."""
+        path = WHOAMI_PATH
+        if user_id is not None:
+            path += "?" + urllib.parse.urlencode({"user_id": user_id})
+        status, answer, raw, _ = self._request("GET", path, None, access_token)
+        if not isinstance(answer, dict):
+            text = raw[:MAX_SERVER_TEXT].decode("utf-8", errors="replace").strip()
+            return WhoamiOutcome(status=status, error=f"not JSON: {text or 'an empty answer'}")
+        return WhoamiOutcome(
+            status=status,
+            errcode=_str_or_none(answer.get("errcode")),
+            error=_str_or_none(answer.get("error")),
+            user_id=_str_or_none(answer.get("user_id")) if status == 200 else None,
+            device_id=_str_or_none(answer.get("device_id")) if status == 200 else None,
+        )
+
+    def logout(self, access_token: str) -> None:
+        """``POST /logout``: deletes the device and the token. Raises :class:`HomeserverError`."""
+        status, answer, _, _ = self._request("POST", LOGOUT_PATH, {}, access_token)
+        if status != 200:
+            detail = _str_or_none(answer.get("error")) if isinstance(answer, dict) else None
+            raise HomeserverError(
+                f"logout answered HTTP {status}" + (f": {server_text(detail)}" if detail else "")
+            )
+
+    def list_sessions(self, admin_token: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """The sessions the module recorded (``GET`` its admin resource), as it answered them."""
+        path = f"{SESSIONS_PATH}?{urllib.parse.urlencode(query)}" if query else SESSIONS_PATH
+        status, answer, _, _ = self._request("GET", path, None, admin_token)
+        if status == 404:
+            raise HomeserverError(
+                f"{self.base_url}{SESSIONS_PATH} answered HTTP 404: this homeserver does not run"
+                " a synapse_dp_auth version that records sessions (or a reverse proxy does not"
+                " pass /_synapse/client/ on to Synapse)"
+            )
+        if status != 200 or not isinstance(answer, dict):
+            raise HomeserverError(_failed("listing the sessions", status, answer))
+        return answer
+
+    def delete_devices(self, admin_token: str, user_id: str, device_ids: list[str]) -> None:
+        """Synapse's admin API: delete these devices of ``user_id`` and their access tokens."""
+        path = f"/_synapse/admin/v2/users/{urllib.parse.quote(user_id, safe='')}/delete_devices"
+        status, answer, _, _ = self._request("POST", path, {"devices": device_ids}, admin_token)
+        if status != 200:
+            raise RequestRefused(
+                _failed(f"deleting devices of {server_text(user_id)}", status, answer)
+            )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        access_token: str | None = None,
+    ) -> tuple[int, object, bytes, Mapping[str, str]]:
+        """(status, parsed JSON or ``None``, raw body, headers); raises :class:`HomeserverError`."""
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        headers = {"Accept": "application/json", "User-Agent": "synapse_dp_auth"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if access_token is not None:
+            headers["Authorization"] = f"Bearer {access_token}"
+        # The scheme is checked to be http(s) in parse_homeserver_url.
+        request = urllib.request.Request(  # noqa: S310
+            self.base_url + path, data=data, headers=headers, method=method
+        )
+        try:
+            try:
+                with self._opener.open(request, timeout=self._timeout) as response:
+                    status: int = response.status
+                    raw: bytes = response.read(_MAX_BODY)
+                    response_headers = _lowercase_keys(response.headers.items())
+            except urllib.error.HTTPError as error:
+                status, raw = error.code, error.read(_MAX_BODY)
+                response_headers = _lowercase_keys(error.headers.items())
+        except urllib.error.URLError as error:
+            raise HomeserverError(self._network_error(error.reason)) from None
+        except (OSError, http.client.HTTPException, UnicodeError) as error:
+            raise HomeserverError(self._network_error(error)) from None
+        try:
+            parsed: object = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        return status, parsed, raw, response_headers
+
+    def _network_error(self, reason: object) -> str:
+        where = self._where
+        if isinstance(reason, TimeoutError):
+            return f"no answer from {where} within {self._timeout:g} s (--timeout)"
+        if isinstance(reason, ConnectionRefusedError):
+            return f"connection refused by {where}: nothing listens there (is Synapse running?)"
+        if isinstance(reason, socket.gaierror):
+            return f"cannot resolve the host name {self._host!r}: {reason.strerror or reason}"
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            return f"the TLS certificate of {where} is not valid: {reason.verify_message}"
+        if isinstance(reason, ssl.SSLError):
+            return f"TLS failed with {where} ({reason.reason}): is this an https:// port?"
+        if isinstance(reason, http.client.HTTPException):
+            kind = type(reason).__name__
+            return f"{where} did not answer in HTTP ({kind}): is this an http(s) port?"
+        if isinstance(reason, UnicodeError):
+            return f"{self._host!r} is not a valid host name"
+        if isinstance(reason, OSError):
+            return f"cannot talk to {where}: {reason.strerror or reason}"
+        return f"cannot talk to {where}: {reason}"
+
+
+def _failed(what: str, status: int, answer: object) -> str:
+    detail = _str_or_none(answer.get("error")) if isinstance(answer, dict) else None
+    return f"{what} answered HTTP {status}" + (f": {server_text(detail)}" if detail else "")
+
+
+def _lowercase_keys(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {key.lower(): value for key, value in items}
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

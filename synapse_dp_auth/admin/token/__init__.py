@@ -1,0 +1,1 @@
+"""``token``: the token a bridge would send (``command.py``)."""

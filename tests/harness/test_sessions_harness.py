@@ -1,0 +1,230 @@
+"""Each shared-secret login is recorded, with its device and secret, in Synapse's own database."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from unittest import mock
+
+import pytest
+from constants import DEVTURE, OTHER_SECRET, PASSWORD, SECRET
+from harness_support import USER_PASSWORD, ModuleTestCase
+
+from synapse_dp_auth import login_records
+from synapse_dp_auth.login_recorder import FLUSH_INTERVAL_MS
+from synapse_dp_auth.token import secret_fingerprint
+
+LOGGER = "synapse_dp_auth"
+
+# Run on every Synapse release of the version matrix: recording and the admin resource lean on
+# module API methods that older releases lack (see synapse_dp_auth.login_recorder and .provider).
+pytestmark = pytest.mark.core
+
+
+class RecordingTests(ModuleTestCase):
+    module_config: ClassVar[dict[str, Any] | None] = {"shared_secret": [SECRET, OTHER_SECRET]}
+
+    def recorded(
+        self, which: login_records.SessionFilter | None = None
+    ) -> list[login_records.Session]:
+        """What the table holds once the queue has been written (a flush interval later)."""
+        self.reactor.advance(FLUSH_INTERVAL_MS / 1000)
+        pool = self.hs.get_datastores().main.db_pool
+        found: list[login_records.Session] = self.get_success(
+            pool.runInteraction(
+                "test",
+                login_records.select,
+                which or login_records.SessionFilter(),
+                login_records.MAX_ROWS,
+            )
+        )
+        return found
+
+    def test_login_is_recorded_with_device_and_secret(self) -> None:
+        self.reactor.advance(1000)
+        with self.captured_logs(LOGGER) as logs:
+            channel = self.post_login(
+                self.login_body(DEVTURE, self.alice, self.token_for(self.alice, OTHER_SECRET))
+            )
+        self.assertEqual(channel.code, 200, channel.json_body)
+        logged_in_ts = self.clock.time_msec()
+        fingerprint = secret_fingerprint(OTHER_SECRET.encode())
+        self.assertEqual(
+            self.recorded(),
+            [
+                login_records.Session(
+                    user_id=self.alice,
+                    device_id="BRIDGE",
+                    login_type=DEVTURE,
+                    secret_fingerprint=fingerprint,
+                    logged_in_ts=logged_in_ts,
+                )
+            ],
+        )
+        self.assertEqual(
+            logs.messages(LOGGER),
+            [
+                f"Shared-secret login as {self.alice} accepted ({DEVTURE}) on device BRIDGE,"
+                f" secret {fingerprint}"
+            ],
+        )
+
+    def test_records_are_written_in_batches_off_the_login_path(self) -> None:
+        pool = self.hs.get_datastores().main.db_pool
+        self.reactor.advance(FLUSH_INTERVAL_MS / 1000)  # the table exists
+        for _ in range(3):
+            body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
+            self.assertEqual(self.post_login(body).code, 200)
+        count_rows = (login_records.SessionFilter(), login_records.MAX_ROWS)
+        self.assertEqual(
+            self.get_success(pool.runInteraction("t", login_records.select, *count_rows)), []
+        )
+        self.assertEqual(len(self.recorded()), 3)
+
+    def test_device_chosen_by_synapse_is_recorded(self) -> None:
+        body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
+        del body["device_id"]
+        channel = self.post_login(body)
+        self.assertEqual(channel.code, 200, channel.json_body)
+        (session,) = self.recorded()
+        self.assertEqual(session.device_id, channel.json_body["device_id"])
+        self.assertEqual(session.secret_fingerprint, secret_fingerprint(SECRET.encode()))
+        self.assertEqual(session.login_type, PASSWORD)
+
+    def test_refused_and_ordinary_logins_are_not_recorded(self) -> None:
+        wrong = self.login_body(DEVTURE, self.alice, self.token_for(self.alice, "not configured"))
+        self.assertEqual(self.post_login(wrong).code, 403)
+        ordinary = self.login_body(PASSWORD, self.alice, USER_PASSWORD)
+        self.assertEqual(self.post_login(ordinary).code, 200)
+        self.assertEqual(self.recorded(), [])
+
+    def test_fingerprints_are_logged_at_start_up(self) -> None:
+        with self.captured_logs(LOGGER) as logs:
+            self.make_homeserver(self.reactor, self.clock)
+        fingerprints = [secret_fingerprint(s.encode()) for s in (SECRET, OTHER_SECRET)]
+        self.assertEqual(
+            [m for m in logs.messages(LOGGER) if "fingerprint" in m],
+            [
+                f"synapse_dp_auth: shared secret 1 of 2 has fingerprint {fingerprints[0]}",
+                f"synapse_dp_auth: shared secret 2 of 2 has fingerprint {fingerprints[1]}",
+            ],
+        )
+
+
+class RecordingWithUiaGraceTests(RecordingTests):
+    """With ``ui_auth.session_timeout`` the UIA guard's step and the record both run."""
+
+    def default_config(self) -> dict[str, Any]:
+        config = super().default_config()
+        config["ui_auth"] = {"session_timeout": "5m"}
+        return config
+
+    def test_token_is_marked_not_recently_validated(self) -> None:
+        channel = self.post_login(self.login_body(DEVTURE, self.alice, self.token_for(self.alice)))
+        self.assertEqual(channel.code, 200, channel.json_body)
+        token_info = self.get_success(
+            self.hs.get_datastores().main.db_pool.simple_select_one_onecol(
+                "access_tokens", {"token": channel.json_body["access_token"]}, "last_validated"
+            )
+        )
+        self.assertEqual(token_info, 0)
+        self.assertEqual(len(self.recorded()), 1)
+
+
+class AllowUiAuthRecordingTests(RecordingTests):
+    """With ``allow_ui_auth: true`` a token confirming UIA is logged as such and not recorded."""
+
+    module_config: ClassVar[dict[str, Any] | None] = {
+        "shared_secret": [SECRET, OTHER_SECRET],
+        "allow_ui_auth": True,
+    }
+
+    def test_token_confirming_ui_auth_is_logged_not_recorded(self) -> None:
+        access_token = self.login(self.alice, USER_PASSWORD, device_id="MAIN")
+        self.login(self.alice, USER_PASSWORD, device_id="VICTIM")
+        path = "/_matrix/client/v3/devices/VICTIM"
+        first = self.make_request("DELETE", path, {}, access_token=access_token)
+        self.assertEqual(first.code, 401, first.json_body)
+        auth = {
+            "session": first.json_body["session"],
+            "type": PASSWORD,
+            "identifier": {"type": "m.id.user", "user": self.alice},
+            "password": self.token_for(self.alice),
+        }
+        with self.captured_logs(LOGGER) as logs:
+            channel = self.make_request("DELETE", path, {"auth": auth}, access_token=access_token)
+        self.assertEqual(channel.code, 200, channel.json_body)
+        self.assertEqual(
+            logs.messages(LOGGER),
+            [
+                f"Shared-secret token accepted for user-interactive auth as {self.alice}"
+                f" ({PASSWORD}), secret {secret_fingerprint(SECRET.encode())}"
+            ],
+        )
+        self.assertEqual(self.recorded(), [])
+
+
+class AdminResourceTests(ModuleTestCase):
+    """The module's admin-only listing, served in Synapse's harness like any module resource."""
+
+    def create_resource_dict(self) -> dict[str, Any]:
+        resources: dict[str, Any] = super().create_resource_dict()
+        # Where Synapse keeps what modules register (no public accessor).
+        resources[login_records.ADMIN_PATH] = self.hs._module_web_resources[
+            login_records.ADMIN_PATH
+        ]
+        return resources
+
+    def prepare(self, reactor: Any, clock: Any, hs: Any) -> None:
+        super().prepare(reactor, clock, hs)
+        self.register_user("root", "root's password", admin=True)
+        self.admin_token = self.login("root", "root's password")
+
+    def listing(self, query: str, access_token: str | None = None) -> Any:
+        return self.make_request(
+            "GET", f"{login_records.ADMIN_PATH}?{query}", access_token=access_token
+        )
+
+    def test_admins_only(self) -> None:
+        alice_token = self.login(self.alice, USER_PASSWORD)
+        channel = self.listing("", alice_token)
+        self.assertEqual((channel.code, channel.json_body["errcode"]), (403, "M_FORBIDDEN"))
+        channel = self.listing("since_ts=now", alice_token)  # refused before parsing
+        self.assertEqual((channel.code, channel.json_body["errcode"]), (403, "M_FORBIDDEN"))
+        self.assertEqual(self.listing("").code, 401)
+        channel = self.listing("", self.admin_token)
+        self.assertEqual(channel.code, 200, channel.json_body)
+        # Synapse also takes the access token from the query string (e.g. for curl).
+        channel = self.listing(f"access_token={self.admin_token}")
+        self.assertEqual(channel.code, 200, channel.json_body)
+        channel = self.listing(f"access_token={alice_token}")
+        self.assertEqual((channel.code, channel.json_body["errcode"]), (403, "M_FORBIDDEN"))
+
+    def test_values_the_database_cannot_take_are_400_not_500(self) -> None:
+        for query in [f"since_ts={2**63}", "since_ts=" + "9" * 30, "user_id=%40a%00%3Ax"]:
+            channel = self.listing(query, self.admin_token)
+            self.assertEqual(
+                (channel.code, channel.json_body["errcode"]), (400, "M_INVALID_PARAM"), query
+            )
+        channel = self.listing(f"since_ts={2**63 - 1}", self.admin_token)
+        self.assertEqual((channel.code, channel.json_body["sessions"]), (200, []))
+
+    def test_a_long_listing_comes_in_pages(self) -> None:
+        """Past a page, the answer says where the next starts: nothing is silently left out."""
+        devices = []
+        for number in range(3):
+            body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
+            body["device_id"] = f"BRIDGE{number}"
+            self.assertEqual(self.post_login(body).code, 200)
+            devices.append(body["device_id"])
+            self.reactor.advance(1)  # oldest first: each login a second later
+        with mock.patch.object(login_records, "MAX_ROWS", 2):
+            first = self.listing("", self.admin_token)
+            self.assertEqual(first.code, 200, first.json_body)
+            self.assertEqual([s["device_id"] for s in first.json_body["sessions"]], devices[:2])
+            self.assertEqual(first.json_body["next_token"], "2")
+            rest = self.listing("from=2", self.admin_token)
+            self.assertEqual([s["device_id"] for s in rest.json_body["sessions"]], devices[2:])
+            self.assertNotIn("next_token", rest.json_body)
+        whole = self.listing("", self.admin_token)
+        self.assertEqual([s["device_id"] for s in whole.json_body["sessions"]], devices)
+        self.assertNotIn("next_token", whole.json_body)
