@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -49,7 +50,14 @@ import yaml
 
 from synapse_dp_auth.admin.registration import AS_TOKEN_PREFIX
 from testbed.bridge_venv import BridgeVenv
-from testbed.homeserver import HOST, ClientListener, HomeserverError, JsonDict, free_port
+from testbed.homeserver import (
+    HOST,
+    ClientListener,
+    Homeserver,
+    HomeserverError,
+    JsonDict,
+    free_port,
+)
 from testbed.process import ManagedProcess, ScratchProcess, read_log, tail
 
 VENV = BridgeVenv("mautrix-telegram")
@@ -64,6 +72,12 @@ DEVICE = "Telegram Bridge"
 BOT_LOCALPART = "telegrambot"
 #: ``bridge.username_template`` in the shipped example config.
 GHOST_TEMPLATE = "telegram_{}"
+
+#: What the ``puppet`` row holds before the bridge starts: a token Synapse never issued, so
+#: ``whoami`` answers M_UNKNOWN_TOKEN, exactly as for a session ``sessions revoke`` ended.
+DEAD_TOKEN = "syt_bm90IGlzc3VlZA_NeverIssuedByThisServer_000000"
+#: What ``switch_mxid`` stores instead of a token for an ``as_token:`` value.
+APPSERVICE_CONFIG = "appservice-config"
 
 #: ``mautrix/util/program.py`` logs this once every start-up action (double puppets included) ran.
 READY_LINE = "Startup actions complete"
@@ -106,7 +120,7 @@ def single_shared_secret(secret: str) -> dict[str, Any]:
 
 def appservice_secret(server_name: str, as_token: str) -> dict[str, Any]:
     """``bridge:`` options for the appservice method (``synapse_dp_auth appservice``'s token)."""
-    return shared_secret_map(server_name, AS_TOKEN_PREFIX + as_token)
+    return {"login_shared_secret_map": {server_name: AS_TOKEN_PREFIX + as_token}}
 
 
 @dataclass(frozen=True)
@@ -308,6 +322,15 @@ class TelegramBridge(ScratchProcess):
             if e.get("type") == "m.room.member"
         ]
 
+    def joined_as(
+        self, homeserver: ClientListener, room_id: str, telegram_id: int, user_id: str
+    ) -> bool:
+        """Whether the ghost left the portal room and ``user_id`` joined it, sending the join
+        as ``user_id``: what the bridge does with a new double puppet."""
+        events = self.memberships(homeserver, room_id)
+        ghost = self.ghost_id(telegram_id)
+        return (ghost, "leave", ghost) in events and (user_id, "join", user_id) in events
+
     # -- what tests read ---------------------------------------------------------------------
 
     @property
@@ -430,6 +453,78 @@ def _logging_config(path: Path) -> JsonDict:
         },
         "root": {"level": "DEBUG", "handlers": ["file"]},
     }
+
+
+@dataclass(frozen=True)
+class DoublePuppetRun:
+    """What one start of the bridge did for a user: as seen by Synapse, the bridge's database,
+    its log, and the portal room."""
+
+    user_id: str
+    #: The login type of the module's "accepted" log line for the user (``None``: no login).
+    login_type: str | None
+    new_devices: tuple[str, ...]
+    stored_token: str | None
+    #: ``whoami`` with what the bridge stored (its token, or the ``as_token`` with ``user_id``).
+    acts_as: str | None
+    joined_as_user: bool
+    #: The last line of the bridge's traceback when it failed to double-puppet.
+    failure: str | None
+
+    @property
+    def works(self) -> bool:
+        return self.failure is None and self.acts_as == self.user_id and self.joined_as_user
+
+
+def double_puppet_once(
+    homeserver: Homeserver, template: TelegramBridge, localpart: str, options: Mapping[str, Any]
+) -> DoublePuppetRun:
+    """A new user, a copy of ``template`` whose database says to double-puppet them (with
+    :data:`DEAD_TOKEN`) in a portal room, one start of the bridge with ``options``: what it did."""
+    with closing(template.copy()) as bridge:
+        user_id = homeserver.register_user(localpart)
+        telegram_id = new_telegram_id()
+        room_id = bridge.create_portal_room(homeserver, telegram_id)
+        bridge.add_double_puppet(telegram_id, user_id, DEAD_TOKEN)
+        bridge.add_portal(new_telegram_id(), room_id)
+        before = homeserver.device_names(user_id)
+        bridge.configure(homeserver.url, options)
+        bridge.start()
+        stored = bridge.double_puppet_token(telegram_id)
+        as_token = next((s for s in _secrets_in(options) if s.startswith(AS_TOKEN_PREFIX)), None)
+        if stored == APPSERVICE_CONFIG and as_token is not None:
+            status, whoami = homeserver.appservice_whoami(
+                as_token.removeprefix(AS_TOKEN_PREFIX), user_id
+            )
+        else:
+            status, whoami = homeserver.whoami(stored or DEAD_TOKEN)
+        accepted = re.search(
+            rf"Shared-secret login as {re.escape(user_id)} accepted \((\S+)\)",
+            homeserver.log_text(),
+        )
+        log = bridge.log_text()
+        failure = None
+        if FAILED_LINE in log:
+            failure = _exception_line(log[log.rindex(FAILED_LINE) :]) or FAILED_LINE
+        return DoublePuppetRun(
+            user_id=user_id,
+            login_type=accepted[1] if accepted else None,
+            new_devices=tuple(sorted(set(homeserver.device_names(user_id)) - set(before))),
+            stored_token=stored,
+            acts_as=str(whoami.get("user_id")) if status == 200 else None,
+            joined_as_user=bridge.joined_as(homeserver, room_id, telegram_id, user_id),
+            failure=failure,
+        )
+
+
+def _exception_line(log_from_failure: str) -> str | None:
+    """The last line of the traceback that follows a log line: the exception and its message."""
+    traceback = []
+    for line in log_from_failure.splitlines()[1:]:
+        if line.startswith("["):  # the next log record
+            break
+        traceback.append(line)
+    return traceback[-1].strip() if traceback and traceback[-1].strip() else None
 
 
 def new_telegram_id() -> int:

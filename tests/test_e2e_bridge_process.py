@@ -35,6 +35,8 @@ from synapse_dp_auth.sessions import ADMIN_PATH
 from synapse_dp_auth.token import make_token
 from testbed import compat, logscan
 from testbed.bridge_process import (
+    APPSERVICE_CONFIG,
+    DEAD_TOKEN,
     DEVICE,
     FAILED_LINE,
     Registration,
@@ -48,8 +50,6 @@ from testbed.bridges import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 from testbed.homeserver import Homeserver
 
 SERVER = "test.local"
-#: Never issued by Synapse: ``whoami`` answers M_UNKNOWN_TOKEN, as for a revoked session.
-DEAD_TOKEN = "syt_bm90IGlzc3VlZA_NeverIssuedByThisServer_000000"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_ROW = ("defaults", "passwords-on")
 
@@ -124,24 +124,13 @@ def set_up_portal(homeserver: Homeserver, bridge: TelegramBridge, localpart: str
     room_id = bridge.create_portal_room(homeserver, telegram_id)
     bridge.add_double_puppet(telegram_id, user_id, DEAD_TOKEN)
     bridge.add_portal(new_telegram_id(), room_id)
-    own_devices = devices(homeserver, user_id)
+    own_devices = homeserver.device_names(user_id)
     assert DEVICE not in own_devices
     return Portal(user_id, own_devices, telegram_id, room_id)
 
 
-def devices(homeserver: Homeserver, user_id: str) -> dict[str, str | None]:
-    """The user's device list (Synapse's admin API): device ID -> display name."""
-    path = f"/_synapse/admin/v2/users/{urllib.parse.quote(user_id, safe='')}/devices"
-    status, body = homeserver.get(path, homeserver.admin_token)
-    assert status == 200, body
-    return {d["device_id"]: d.get("display_name") for d in body["devices"]}
-
-
 def joined_as_the_user(homeserver: Homeserver, bridge: TelegramBridge, portal: Portal) -> bool:
-    """The ghost left the portal room and the user joined it, the join sent as the user."""
-    events = bridge.memberships(homeserver, portal.room_id)
-    ghost = bridge.ghost_id(portal.telegram_id)
-    return (ghost, "leave", ghost) in events and (portal.user_id, "join", portal.user_id) in events
+    return bridge.joined_as(homeserver, portal.room_id, portal.telegram_id, portal.user_id)
 
 
 def assert_logged_in_and_acted(
@@ -163,7 +152,7 @@ def assert_logged_in_and_acted(
         portal.user_id,
         DEVICE,
     )
-    assert devices(homeserver, portal.user_id) == {**portal.own_devices, DEVICE: DEVICE}
+    assert homeserver.device_names(portal.user_id) == {**portal.own_devices, DEVICE: DEVICE}
     assert joined_as_the_user(homeserver, bridge, portal)
     return token
 
@@ -176,7 +165,7 @@ def assert_refused_and_did_nothing(
     assert FAILED_LINE in log, log
     assert f"Initialized custom mxid: {portal.user_id}" not in log
     assert bridge.double_puppet_token(portal.telegram_id) == DEAD_TOKEN
-    assert devices(homeserver, portal.user_id) == portal.own_devices
+    assert homeserver.device_names(portal.user_id) == portal.own_devices
     events = bridge.memberships(homeserver, portal.room_id)
     assert [user for user, _, _ in events if user == portal.user_id] == []
     ghost_memberships = [
@@ -265,7 +254,7 @@ def test_sessions_revoke_then_restart(
     assert code == 0, err
     assert f"Deleted 1 device(s) of {portal.user_id}." in out
     assert homeserver.whoami(first_token)[0] == 401
-    assert devices(homeserver, portal.user_id) == portal.own_devices
+    assert homeserver.device_names(portal.user_id) == portal.own_devices
 
     # Meanwhile the Telegram user's ghost is in another portal room; then the admin restarts.
     bridge.stop()
@@ -279,7 +268,7 @@ def test_sessions_revoke_then_restart(
     assert token not in (None, first_token, DEAD_TOKEN)
     status, whoami = homeserver.whoami(str(token))
     assert (status, whoami.get("user_id"), whoami.get("device_id")) == (200, portal.user_id, DEVICE)
-    assert devices(homeserver, portal.user_id) == {**portal.own_devices, DEVICE: DEVICE}
+    assert homeserver.device_names(portal.user_id) == {**portal.own_devices, DEVICE: DEVICE}
     assert joined_as_the_user(homeserver, bridge, dataclasses.replace(portal, room_id=second_room))
     records = sessions_of(homeserver, portal.user_id, 2)
     assert [r["device_id"] for r in records] == [DEVICE, DEVICE]
@@ -299,10 +288,10 @@ def test_as_token(shared: Shared, bridge: TelegramBridge) -> None:
     log = bridge.log_text()
     assert f"Initialized custom mxid: {portal.user_id}" in log, log
     assert f"Logged in for {portal.user_id}" not in log
-    assert bridge.double_puppet_token(portal.telegram_id) == "appservice-config"
+    assert bridge.double_puppet_token(portal.telegram_id) == APPSERVICE_CONFIG
     status, whoami = homeserver.appservice_whoami(shared.double_puppet_as_token, portal.user_id)
     assert (status, whoami.get("user_id")) == (200, portal.user_id)
-    assert devices(homeserver, portal.user_id) == portal.own_devices
+    assert homeserver.device_names(portal.user_id) == portal.own_devices
     assert f"Shared-secret login as {portal.user_id}" not in homeserver.log_text()
     assert joined_as_the_user(homeserver, bridge, portal)
     # The README's appservice table says so.
