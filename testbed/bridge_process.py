@@ -24,6 +24,16 @@ dbf642555de16374108ba3745fdbe3bbabfa0a3f):
 - ``mautrix_telegram/config.py``: a single ``bridge.login_shared_secret`` is copied into
   ``login_shared_secret_map`` under ``homeserver.domain`` when the config is upgraded.
 
+The older release the testbed also runs, mautrix-telegram 0.14.0 (commit
+4504973affd66002cfec4b89f7af4d345c2a3c1f) on mautrix-python 0.19.16 (commit
+d92d61fa25c0aa50297ba198d42e92906fb5315f), takes the same path, but its
+``_login_with_shared_secret`` always sends ``m.login.password`` and has no ``as_token:`` value:
+any value but ``appservice`` is an HMAC key (both came in mautrix-python 0.20.1). Its
+``wait_for_connection`` (``mautrix/bridge/matrix.py``) asks ``/versions`` as the bot before it
+registers the bot, which today's Synapse refuses for an unregistered appservice user, so the
+testbed registers the bot first (:meth:`TelegramBridge.register_appservice_user`), as a
+deployment that ran an earlier release already has it.
+
 So one ``puppet`` row (a made-up Telegram ID, ``custom_mxid`` = the user, a dead access token)
 and one ``portal`` row (a group chat whose room the ghost is in) make the real bridge double-puppet
 at its next start and act as the user by joining that room. ``telegram.server`` points at a closed
@@ -60,12 +70,22 @@ from testbed.homeserver import (
 )
 from testbed.process import ManagedProcess, ScratchProcess, read_log, tail
 
-VENV = BridgeVenv("mautrix-telegram")
-#: The pinned releases of the bridge and of the mautrix-python it runs on.
-VERSION = VENV.pinned("mautrix-telegram")
-MAUTRIX_VERSION = VENV.pinned("mautrix")
-#: How the README and the demo name it.
-NAME = f"mautrix-telegram {VERSION} (mautrix-python {MAUTRIX_VERSION})"
+#: The last Python release of the bridge, on mautrix-python 0.20.x: both double-puppet methods.
+CURRENT = BridgeVenv("mautrix-telegram")
+#: The last release on mautrix-python 0.19.x, whose double puppeting predates ``as_token:``.
+LEGACY = BridgeVenv("mautrix-telegram-0.14.0")
+
+
+def release_name(venv: BridgeVenv) -> str:
+    """How the README and the demo name a bridge: its release and its mautrix-python's."""
+    return (
+        f"mautrix-telegram {venv.pinned('mautrix-telegram')}"
+        f" (mautrix-python {venv.pinned('mautrix')})"
+    )
+
+
+NAME = release_name(CURRENT)
+LEGACY_NAME = release_name(LEGACY)
 #: ``Puppet.login_device_name`` (``mautrix_telegram/puppet.py``): device ID and display name.
 DEVICE = "Telegram Bridge"
 #: ``appservice.bot_username`` in the shipped example config, which we leave as it is.
@@ -104,8 +124,8 @@ class BridgeStartError(RuntimeError):
 
 
 def problem() -> str | None:
-    """Why the bridge cannot run here, or ``None`` when it can."""
-    return VENV.problem()
+    """Why the bridges cannot run here, or ``None`` when they can."""
+    return CURRENT.problem() or LEGACY.problem()
 
 
 def shared_secret_map(server_name: str, secret: str) -> dict[str, Any]:
@@ -140,9 +160,10 @@ class TelegramBridge(ScratchProcess):
     registration and database, so several runs can share one Synapse, one at a time.
     """
 
-    def __init__(self, server_name: str) -> None:
-        super().__init__(ManagedProcess("mautrix-telegram", stop_grace=STOP_GRACE_SECONDS))
+    def __init__(self, server_name: str, venv: BridgeVenv = CURRENT) -> None:
+        super().__init__(ManagedProcess(venv.name, stop_grace=STOP_GRACE_SECONDS))
         self._server_name = server_name
+        self._venv = venv
         self._appservice_port = 0
         self._registration: Registration | None = None
         self._homeserver_url = f"http://{HOST}:1"  # replaced by configure()
@@ -185,7 +206,7 @@ class TelegramBridge(ScratchProcess):
             raise RuntimeError("generate_registration() first")
         if self._process.started:
             raise RuntimeError("stop the bridge before copying it")
-        other = TelegramBridge(self._server_name)
+        other = TelegramBridge(self._server_name, self._venv)
         directory = other._create_directory("mautrix-telegram-")
         for name in ("registration.yaml", "bridge.db"):
             if (self._dir / name).exists():
@@ -281,15 +302,9 @@ class TelegramBridge(ScratchProcess):
         Done with the bridge's own as_token, as the bridge does when it bridges a chat; the bot
         stays in the room, so the room outlives the ghost leaving it.
         """
-        as_token = self.generate_registration().as_token
         for localpart in (BOT_LOCALPART, GHOST_TEMPLATE.format(telegram_id)):
-            status, body = homeserver.post(
-                "/_matrix/client/v3/register",
-                {"type": "m.login.application_service", "username": localpart},
-                as_token,
-            )
-            if status != 200 and body.get("errcode") != "M_USER_IN_USE":
-                raise HomeserverError(f"registering {localpart}", status, body)
+            self.register_appservice_user(homeserver, localpart)
+        as_token = self.generate_registration().as_token
         status, body = homeserver.post(
             _as(self.bot_id, "/_matrix/client/v3/createRoom"), {"preset": "public_chat"}, as_token
         )
@@ -298,6 +313,17 @@ class TelegramBridge(ScratchProcess):
         room_id = str(body["room_id"])
         self.join_as_ghost(homeserver, telegram_id, room_id)
         return room_id
+
+    def register_appservice_user(self, homeserver: ClientListener, localpart: str) -> None:
+        """Register one of the bridge's users (its bot, a ghost) with its as_token, as the
+        bridge does; one that exists already is fine."""
+        status, body = homeserver.post(
+            "/_matrix/client/v3/register",
+            {"type": "m.login.application_service", "username": localpart},
+            self.generate_registration().as_token,
+        )
+        if status != 200 and body.get("errcode") != "M_USER_IN_USE":
+            raise HomeserverError(f"registering {localpart}", status, body)
 
     def join_as_ghost(self, homeserver: ClientListener, telegram_id: int, room_id: str) -> None:
         path = f"/_matrix/client/v3/join/{urllib.parse.quote(room_id, safe='')}"
@@ -366,7 +392,7 @@ class TelegramBridge(ScratchProcess):
 
     def _command(self) -> list[str]:
         return [
-            str(VENV.python),
+            str(self._venv.python),
             "-m",
             "mautrix_telegram",
             "-c",
@@ -393,7 +419,9 @@ class TelegramBridge(ScratchProcess):
             "address": f"http://{HOST}:{port}",
             "hostname": HOST,
             "port": port,
-            "database": f"sqlite:{directory / 'bridge.db'}",
+            # Relative to the bridge's working directory (its own), as the example config shows:
+            # mautrix-python before 0.20 drops the leading "/" of an absolute path.
+            "database": "sqlite:bridge.db",
             "provisioning": {"enabled": False},
             "bot_avatar": "remove",  # the example's avatar is an mxc URI on another server
         }

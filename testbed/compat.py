@@ -101,6 +101,21 @@ _BRIDGE_PROCESS_NOTE = (
     " with that reason and did nothing as the user."
 )
 
+#: What a real process of a bridge on mautrix-python before 0.20.1 did
+#: (tests/test_e2e_bridge_process.py checks it, and that the README says it).
+LEGACY_NOTE = (
+    "mautrix-python before 0.20.1 is another family: it always sends password, and takes"
+    " `as_token:<token>` for a shared secret. A real bridge process,"
+    f" {bridge_process.LEGACY_NAME}, double-puppeted with the module's defaults, was refused"
+    ' where `GET /login` lists only devture (HTTP 400 "Password login has been disabled."),'
+    " and, given `as_token:<token>`, logged in with an HMAC keyed by that whole value, which the"
+    " module refused. mautrix's docs name telegram 0.14.2, facebook 0.5.1, instagram 0.3.1 and"
+    " twitter 0.1.7 as the first releases on 0.20.1 or later; the last Python release of the"
+    " signal bridge (0.4.3) is on 0.19.x."
+)
+# mautrix/signal v0.4.3 (commit 64bfed8f05e1e30edd719f2f9a33098ee89229d8), requirements.txt:
+# mautrix>=0.19.14,<0.20; v0.5.0 is the Go rewrite.
+
 _BOT_SDK_VERSION = json.loads((JS_DIR / "package.json").read_text(encoding="utf-8"))[
     "dependencies"
 ]["matrix-bot-sdk"]
@@ -330,6 +345,8 @@ def render_table(rows: Iterable[Row]) -> str:
         " password; *devture* is `com.devture.shared_secret_auth`.",
         "",
         _BRIDGE_PROCESS_NOTE,
+        "",
+        LEGACY_NOTE,
         "",
         "Module configs: *defaults* is `shared_secret` alone; *password only* adds"
         " `com_devture_shared_secret_auth_support_enabled: false`; *custom type only* adds"

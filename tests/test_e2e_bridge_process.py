@@ -12,6 +12,9 @@ Several runs share one Synapse (the module's default config, the bridge's regist
 double-puppet registration that ``synapse_dp_auth appservice`` writes), one bridge at a time, each
 with a fresh copy of the bridge's directory. The compatibility table's rows that a bridge process
 confirms (``compat.BRIDGE_PROCESS_ROWS``) each get the server that row describes.
+
+The older mautrix-telegram 0.14.0, on mautrix-python 0.19.16, is a family of its own: it always
+logs in with ``m.login.password`` and knows no ``as_token:`` value (``compat.LEGACY_NOTE``).
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ from synapse_dp_auth.token import make_token
 from testbed import compat, logscan
 from testbed.bridge_process import (
     APPSERVICE_CONFIG,
+    BOT_LOCALPART,
     DEAD_TOKEN,
     DEVICE,
     FAILED_LINE,
+    LEGACY,
     Registration,
     TelegramBridge,
     appservice_secret,
@@ -371,3 +376,65 @@ def test_shared_row_is_marked() -> None:
     cell = readme_cell(*SHARED_ROW)
     assert works and cell.startswith(f"✓ {compat.short_type(login_type)}")
     assert compat.BRIDGE_PROCESS_MARK in cell
+
+
+# -- mautrix-python before 0.20.1 --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    """mautrix-telegram 0.14.0 on the module's defaults, with the double-puppet registration."""
+    require_bridge_process()
+    secret = secrets.token_hex(32)
+    directory = tmp_path_factory.mktemp("legacy-double-puppet-registration")
+    dp_path, dp_token = compat.write_double_puppet_registration(directory, SERVER)
+    with closing(TelegramBridge(SERVER, LEGACY)) as template:
+        registration = template.generate_registration()
+        with start_homeserver(SHARED_ROW, secret, registration.path, dp_path) as homeserver:
+            template.register_appservice_user(homeserver, BOT_LOCALPART)
+            template.configure(homeserver.url, shared_secret_map(SERVER, secret))
+            template.start()
+            template.stop()
+            yield Shared(homeserver, template, secret, dp_token)
+
+
+def test_legacy_logs_in_with_the_module(legacy: Shared) -> None:
+    with closing(legacy.template.copy()) as bridge:
+        portal = set_up_portal(legacy.homeserver, bridge, "alice")
+        bridge.configure(legacy.homeserver.url, shared_secret_map(SERVER, legacy.secret))
+        bridge.start()
+        assert_logged_in_and_acted(legacy.homeserver, bridge, portal, LOGIN_TYPE_PASSWORD)
+
+
+def test_legacy_takes_as_token_for_a_shared_secret(legacy: Shared) -> None:
+    """``as_token:<token>`` is an HMAC key to this bridge: it logs in with a token the module
+    refuses, and does nothing as the user."""
+    homeserver = legacy.homeserver
+    with closing(legacy.template.copy()) as bridge:
+        portal = set_up_portal(homeserver, bridge, "bob")
+        bridge.configure(homeserver.url, appservice_secret(SERVER, legacy.double_puppet_as_token))
+        bridge.start()
+        log = assert_refused_and_did_nothing(homeserver, bridge, portal)
+    assert "Didn't get an access token: Invalid username or password" in log
+    assert (
+        f"Shared-secret login as {portal.user_id} refused ({LOGIN_TYPE_PASSWORD}):"
+        " the token does not match the shared secret" in homeserver.log_text()
+    )
+    assert compat.LEGACY_NOTE in (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_legacy_sends_a_password_where_only_devture_is_listed(legacy: Shared) -> None:
+    """Where today's mautrix-python sends com.devture.shared_secret_auth (Synapse's own password
+    login off), this bridge still sends m.login.password, and Synapse refuses it."""
+    row = ("defaults", "passwords-off")
+    with (
+        start_homeserver(row, legacy.secret, legacy.registration.path) as homeserver,
+        closing(legacy.template.copy()) as bridge,
+    ):
+        assert compat.short_type(LOGIN_TYPE_SHARED_SECRET) in readme_cell(*row)
+        bridge.register_appservice_user(homeserver, BOT_LOCALPART)
+        portal = set_up_portal(homeserver, bridge, "carol")
+        bridge.configure(homeserver.url, shared_secret_map(SERVER, legacy.secret))
+        bridge.start()
+        log = assert_refused_and_did_nothing(homeserver, bridge, portal)
+        assert "Didn't get an access token: Password login has been disabled." in log
