@@ -2,6 +2,7 @@
 
 See ``testbed/bridge_venv.py``: ``tests/bridges/<name>.txt`` goes into ``.venv-bridges/<name>/``,
 rebuilt only when the list changed. Run it with any Python 3.11+ (tox runs it before the tests).
+Usage: python scripts/install_bridges.py [NAME...]   (default: every list)
 """
 
 from __future__ import annotations
@@ -14,4 +15,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from testbed.bridge_venv import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

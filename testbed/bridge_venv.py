@@ -98,8 +98,16 @@ def every_bridge() -> list[BridgeVenv]:
     return [BridgeVenv(path.stem) for path in sorted(REQUIREMENTS_DIR.glob("*.txt"))]
 
 
-def main() -> int:
-    for bridge in every_bridge():
+def main(names: list[str] | None = None) -> int:
+    """Install the named bridges (``tests/bridges/<name>.txt``), or every one."""
+    bridges = every_bridge()
+    if names:
+        unknown = sorted(set(names) - {bridge.name for bridge in bridges})
+        if unknown:
+            print(f"no list tests/bridges/<name>.txt for: {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        bridges = [bridge for bridge in bridges if bridge.name in names]
+    for bridge in bridges:
         try:
             installed = bridge.install()
         except (OSError, subprocess.CalledProcessError) as error:

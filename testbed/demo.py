@@ -370,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         skipped = compat.js_clients_problem()
         if skipped is not None:
             del families["mx-puppet-bridge"]
-        return run_report(families, skipped, bridge_skipped=bridge_process.problem())
+        return run_report(families, skipped, bridge_skipped=bridge_process.CURRENT.problem())
     except (StartupError, HomeserverError, bridge_process.BridgeStartError) as error:
         print(f"demo failed: {error}", file=sys.stderr, flush=True)
         return 1

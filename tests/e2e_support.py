@@ -28,7 +28,7 @@ def require_js_clients() -> None:
 
 
 def require_bridge_process() -> None:
-    """Fail (never skip) when the real bridge's virtualenv is missing or stale."""
+    """Fail (never skip) when a real bridge's virtualenv is missing or stale."""
     problem = bridge_process.problem()
     if problem is not None:
         pytest.fail(f"the real bridge process cannot run: {problem}", pytrace=False)
