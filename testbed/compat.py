@@ -110,7 +110,7 @@ LEGACY_NOTE = (
     ' where `GET /login` lists only devture (HTTP 400 "Password login has been disabled."),'
     " and, given `as_token:<token>`, logged in with an HMAC keyed by that whole value, which the"
     " module refused. mautrix's docs name telegram 0.14.2, facebook 0.5.1, instagram 0.3.1 and"
-    " twitter 0.1.7 as the first releases on 0.20.1 or later; the last Python release of the"
+    " twitter 0.1.7 as the first releases that take `as_token:`; the last Python release of the"
     " signal bridge (0.4.3) is on 0.19.x."
 )
 # mautrix/signal v0.4.3 (commit 64bfed8f05e1e30edd719f2f9a33098ee89229d8), requirements.txt:
