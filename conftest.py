@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed import logscan
+from testbed import bridge_process, logscan
+from testbed.bridge_process import TelegramBridge
 from testbed.homeserver import CLOSE_HOOKS, Homeserver
 
 
@@ -38,7 +39,8 @@ def _child_processes(pid: int) -> list[str]:
 
 @pytest.fixture(autouse=True, scope="session")
 def _no_process_left_behind() -> Iterator[None]:
-    """Every Synapse, PostgreSQL, Redis or Node process a test starts must be gone at the end."""
+    """Every Synapse, PostgreSQL, Redis, Node or bridge process a test starts must be gone at the
+    end (each is started directly, so it is a child of this process)."""
     before = set(_child_processes(os.getpid()))
     yield
     left = [child for child in _child_processes(os.getpid()) if child not in before]
@@ -82,6 +84,30 @@ def _no_token_in_any_homeserver_log() -> Iterator[None]:
         pytest.fail(
             "tokens or secrets in the logs of a homeserver running synapse_dp_auth:\n"
             + "\n".join(found[:50]),
+            pytrace=False,
+        )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_token_in_any_bridge_log() -> Iterator[None]:
+    """No real bridge process may log a token, or a secret it was configured with.
+
+    Each bridge's log and output are read as it closes: token-shaped runs (a login token it
+    computed), its double-puppet secrets and the as_token of an ``as_token:`` value.
+    """
+    found: list[str] = []
+
+    def scan(bridge: TelegramBridge) -> None:
+        found.extend(logscan.findings(bridge.all_output(), bridge.secrets_ever))
+
+    bridge_process.CLOSE_HOOKS.append(scan)
+    try:
+        yield
+    finally:
+        bridge_process.CLOSE_HOOKS.remove(scan)
+    if found:
+        pytest.fail(
+            "tokens or secrets in the logs of a bridge process:\n" + "\n".join(found[:50]),
             pytrace=False,
         )
 

@@ -2,10 +2,16 @@
 # Run the README's commands as a newcomer would: a fresh clone of the committed tree (HEAD, not
 # the work tree) in a temporary directory, with HOME pointing at a new empty directory, so no npm,
 # pip or harness cache and no ~/.npmrc or ~/.config/pip help. Prints each command's exit code and
-# wall time. Usage: scripts/fresh_clone_check.sh [demo|test|both]   (default: both)
+# wall time. Usage: scripts/fresh_clone_check.sh [demo|test|both] [PYTEST_ARGS...]   (default:
+# both). With PYTEST_ARGS, the test command is `./tox.sh -e py -- PYTEST_ARGS` (some tests only).
 set -uo pipefail
 which=${1:-both}
-case "$which" in demo | test | both) ;; *) echo "usage: $0 [demo|test|both]" >&2 && exit 2 ;; esac
+case "$which" in demo | test | both) ;; *) echo "usage: $0 [demo|test|both] [PYTEST_ARGS...]" >&2 && exit 2 ;; esac
+shift || true
+test_command=(./tox.sh)
+if [ $# -gt 0 ]; then
+    test_command=(./tox.sh -e py -- "$@")
+fi
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/synapse_dp_auth-fresh.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
@@ -35,6 +41,6 @@ if [ "$which" != test ]; then
     rm -rf "$scratch/home"
 fi
 if [ "$which" != demo ]; then
-    run test ./tox.sh || status=1
+    run test "${test_command[@]}" || status=1
 fi
 exit $status

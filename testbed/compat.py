@@ -19,7 +19,7 @@ import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from synapse_dp_auth.admin.appservice import next_steps
 from synapse_dp_auth.admin.appservice.registration import DEFAULT_ID
 from synapse_dp_auth.admin.shared import families as family_model
 from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX
-from testbed import readme
+from testbed import bridge_process, readme
 from testbed.bridges import (
     APPSERVICE_FAMILIES,
     FAMILIES,
@@ -86,6 +86,37 @@ PASSWORD_CONFIGS: tuple[Setting, ...] = (
     Setting("passwords-off", "`enabled: false`", {"enabled": False}),
     Setting("no-localdb", "`localdb_enabled: false`", {"localdb_enabled": False}),
 )
+
+#: The rows whose mautrix-python cell a real bridge process confirmed as well: the README marks
+#: them, and ``tests/e2e/test_e2e_bridge_process.py`` runs the bridge in exactly these (and fails if
+#: the README's cell says otherwise than the bridge did).
+BRIDGE_PROCESS_ROWS: tuple[tuple[str, str], ...] = (
+    ("defaults", "passwords-on"),
+    ("defaults", "passwords-off"),
+    ("custom-type-only", "passwords-on"),
+)
+BRIDGE_PROCESS_MARK = "†"
+_BRIDGE_PROCESS_NOTE = (
+    f"{BRIDGE_PROCESS_MARK}: a real bridge process confirmed this too: {bridge_process.NAME},"
+    " started on its own against that server with one double puppet in its database, did the"
+    " same: it logged in with that type and then joined a room as the user, or it was refused"
+    " with that reason and did nothing as the user."
+)
+
+#: What a real process of a bridge on mautrix-python before 0.20.1 did
+#: (tests/e2e/test_e2e_bridge_process.py checks it, and that the README says it).
+LEGACY_NOTE = (
+    "mautrix-python before 0.20.1 is another family: it always sends password, and takes"
+    " `as_token:<token>` for a shared secret. A real bridge process,"
+    f" {bridge_process.LEGACY_NAME}, double-puppeted with the module's defaults, was refused"
+    ' where `GET /login` lists only devture (HTTP 400 "Password login has been disabled."),'
+    " and, given `as_token:<token>`, logged in with an HMAC keyed by that whole value, which the"
+    " module refused. mautrix's docs name telegram 0.14.2, facebook 0.5.1, instagram 0.3.1 and"
+    " twitter 0.1.7 as the first releases that take `as_token:`; the last Python release of the"
+    " signal bridge (0.4.3) is on 0.19.x."
+)
+# mautrix/signal v0.4.3 (commit 64bfed8f05e1e30edd719f2f9a33098ee89229d8), requirements.txt:
+# mautrix>=0.19.14,<0.20; v0.5.0 is the Go rewrite.
 
 _BOT_SDK_VERSION = json.loads((JS_DIR / "package.json").read_text(encoding="utf-8"))[
     "dependencies"
@@ -168,6 +199,7 @@ def start_homeserver(
     *,
     server_name: str = "test.local",
     enable_metrics: bool = False,
+    app_service_config_files: Sequence[Path] = (),
 ) -> Homeserver:
     """A not-yet-started :class:`Homeserver` with the module set up as the two settings say."""
     extra = {"password_config": dict(password_config.options)} if password_config.options else {}
@@ -176,6 +208,7 @@ def start_homeserver(
         server_name=server_name,
         extra_config=extra,
         enable_metrics=enable_metrics,
+        app_service_config_files=app_service_config_files,
     )
 
 
@@ -251,6 +284,10 @@ def short_type(login_type: str) -> str:
     return _SHORT_TYPES.get(login_type, login_type)
 
 
+def _row_key(row: Row) -> tuple[str, str]:
+    return row.module_config.key, row.password_config.key
+
+
 def _failure_note(cell: Cell) -> str:
     """Why a cell failed, in words that do not change from run to run (no IDs, no ports)."""
     login = cell.login
@@ -282,10 +319,13 @@ def render_table(rows: Iterable[Row]) -> str:
             cell = row.cells[family]
             sent = short_type(cell.login.login_type) if cell.login.login_type else "nothing sent"
             if cell.works:
-                cells.append(f"✓ {sent}")
+                text = f"✓ {sent}"
             else:
                 number = notes.setdefault(_failure_note(cell), len(notes) + 1)
-                cells.append(f"✗ {sent} [{number}]")
+                text = f"✗ {sent} [{number}]"
+            if family == "mautrix-python" and _row_key(row) in BRIDGE_PROCESS_ROWS:
+                text += f" {BRIDGE_PROCESS_MARK}"
+            cells.append(text)
         lines.append(cells)
 
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -305,6 +345,10 @@ def render_table(rows: Iterable[Row]) -> str:
         " message sent with the token shows the user as its sender. ✗ *type* [n]: it sent that"
         " type and failed, for reason n. *password* is `m.login.password` with the token as the"
         " password; *devture* is `com.devture.shared_secret_auth`.",
+        "",
+        _BRIDGE_PROCESS_NOTE,
+        "",
+        LEGACY_NOTE,
         "",
         "Module configs: *defaults* is `shared_secret` alone; *password only* adds"
         " `com_devture_shared_secret_auth_support_enabled: false`; *custom type only* adds"
@@ -407,6 +451,8 @@ def _appservice_cell(row: AppserviceRow) -> str:
     if row.plain_secret is not None:
         plain = "ignored (no request sent)" if not row.plain_secret.used else "used (!)"
         text += f"; a plain shared secret there: {plain}"
+    if row.family == "mautrix-python":
+        text += f" {BRIDGE_PROCESS_MARK}"
     return text
 
 
@@ -435,6 +481,11 @@ def render_appservice_table(rows: Iterable[AppserviceRow]) -> str:
                 " `whoami?user_id=`"
                 " answered the user, and a message it sent shows the user as its sender. The"
                 " restatements are only as good as their reading of the source they name.",
+                "",
+                f"{BRIDGE_PROCESS_MARK}: a real bridge process confirmed this too:"
+                f" {bridge_process.NAME}, started on its own with `as_token:<token>` and one"
+                " double puppet in its database, acted as the user (joined a room as them) with"
+                " no login and no new device (on a Synapse that also loaded this module, unused).",
             ]
         )
         + "\n"

@@ -5,8 +5,9 @@ only, custom type only), lets every bridge family log in as a user with the shar
 prints what a Synapse admin wants to know: which login types the server offers, which one each
 bridge sent, whether it worked, and whom the token belongs to. Then the appservice method: one
 homeserver without the module, with the double-puppet registration, and every family given
-``as_token:<token>``. Exit status 0 means mautrix-python bridges double-puppet with the module's
-default configuration and with the appservice method.
+``as_token:<token>``. Last, a real bridge process (mautrix-telegram) double-puppets a user once
+per method. Exit status 0 means mautrix-python bridges double-puppet with the module's default
+configuration and with the appservice method, and the bridge process did both.
 
 ``python -m testbed.demo --serve`` keeps one homeserver (default configuration) running until
 Ctrl-C or SIGTERM, and prints its secret, a user and a ready-to-paste ``curl`` login.
@@ -21,10 +22,13 @@ import secrets
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import closing
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -32,7 +36,7 @@ import synapse
 
 import synapse_dp_auth
 from synapse_dp_auth.token import make_token
-from testbed import compat
+from testbed import bridge_process, compat
 from testbed.bridges import (
     APPSERVICE_FAMILIES,
     FAMILIES,
@@ -149,14 +153,85 @@ def report_appservice(rows: Sequence[compat.AppserviceRow]) -> None:
     say()
 
 
+def _bridge_run_text(run: bridge_process.DoublePuppetRun) -> tuple[str, str]:
+    """(verdict, what the bridge did) for one run of the real bridge."""
+    if not run.works:
+        return "FAILED", run.failure or f"acts as {run.acts_as}, joined: {run.joined_as_user}"
+    if run.login_type is None:
+        how = "no login, no new device"
+    else:
+        devices = ", ".join(f'"{device}"' for device in run.new_devices)
+        how = f"logged in with {run.login_type}, new device {devices}"
+    return "OK", f"{how}; joined the portal room as {run.acts_as}"
+
+
+def report_bridge_process() -> bool:
+    """A real bridge process double-puppets a user once per method; True if both worked."""
+    say(
+        f"A real bridge process: {bridge_process.NAME}, run as an admin runs it on a"
+        " homeserver with the module (default config), its own registration and the double-puppet"
+        " one; it never contacts Telegram. Its database names a Telegram user whose double puppet"
+        " is the Matrix user, with a dead access token (as after `sessions revoke`), and a portal"
+        " room that Telegram user's ghost is in; at start-up the bridge double-puppets."
+    )
+    secret = secrets.token_hex(32)
+    defaults = compat.find_setting(compat.MODULE_CONFIGS, "defaults")
+    passwords_on = compat.find_setting(compat.PASSWORD_CONFIGS, "passwords-on")
+    with (
+        tempfile.TemporaryDirectory(prefix="demo-bridge-") as directory,
+        closing(bridge_process.TelegramBridge(SERVER_NAME)) as template,
+    ):
+        registration = template.generate_registration()
+        dp_path, dp_token = compat.write_double_puppet_registration(Path(directory), SERVER_NAME)
+        with compat.start_homeserver(
+            defaults,
+            passwords_on,
+            secret,
+            server_name=SERVER_NAME,
+            app_service_config_files=[registration.path, dp_path],
+        ) as homeserver:
+            # The first start creates the bridge's database; each run starts from a copy of it.
+            template.configure(
+                homeserver.url, bridge_process.shared_secret_map(SERVER_NAME, secret)
+            )
+            template.start()
+            template.stop()
+            methods = [
+                (
+                    "shared secret (module)",
+                    "alice",
+                    "login_shared_secret_map: {demo.local: ...}",
+                    bridge_process.shared_secret_map(SERVER_NAME, secret),
+                ),
+                (
+                    "appservice",
+                    "bob",
+                    "login_shared_secret_map: {demo.local: as_token:...}",
+                    bridge_process.appservice_secret(SERVER_NAME, dp_token),
+                ),
+            ]
+            lines = [["method", "bridge config", "user", "result", "what the bridge did"]]
+            all_work = True
+            for label, localpart, shown, options in methods:
+                run = bridge_process.double_puppet_once(homeserver, template, localpart, options)
+                verdict, detail = _bridge_run_text(run)
+                all_work = all_work and run.works
+                lines.append([label, shown, run.user_id, verdict, detail])
+    for line in _table(lines):
+        say(line)
+    say()
+    return all_work
+
+
 def run_report(
     families: Mapping[str, BridgeLogin],
     skipped: str | None = None,
     configs: Sequence[compat.Setting] = compat.MODULE_CONFIGS,
     appservice: Mapping[str, AppserviceLogin] = APPSERVICE_FAMILIES,
+    bridge_skipped: str | None = None,
 ) -> int:
     """Print the report; 0 only if mautrix-python double-puppets with the default config and
-    with the appservice method."""
+    with the appservice method, and the real bridge process (unless skipped) did both."""
     started = time.monotonic()
     say(
         f"synapse_dp_auth {synapse_dp_auth.__version__} demo on Synapse {synapse.__version__}:"
@@ -178,18 +253,26 @@ def run_report(
     rows = compat.measure_appservice(server_name=SERVER_NAME, clients=appservice)
     report_appservice(rows)
     appservice_works = any(row.family == "mautrix-python" and row.works for row in rows)
+    if bridge_skipped:
+        say(f"(the real bridge process not run: {bridge_skipped})")
+        bridge_works = True
+    else:
+        bridge_works = report_bridge_process()
     elapsed = time.monotonic() - started
-    if defaults_works and appservice_works:
+    if defaults_works and appservice_works and bridge_works:
         say(
             "Result: with the default config, mautrix-python bridges double-puppet"
-            " (m.login.password with the token), and with the appservice method (as_token:)."
-            f" Done in {elapsed:.0f} s; all servers stopped."
+            " (m.login.password with the token), and with the appservice method (as_token:)"
+            + ("" if bridge_skipped else "; a real bridge process did both")
+            + f". Done in {elapsed:.0f} s; all servers stopped."
         )
         return 0
     if not defaults_works:
         say("Result: FAILED: mautrix-python bridges cannot double-puppet with the default config.")
-    else:
+    elif not appservice_works:
         say("Result: FAILED: mautrix-python bridges cannot double-puppet with as_token:.")
+    else:
+        say("Result: FAILED: the real bridge process did not double-puppet by both methods.")
     return 1
 
 
@@ -287,8 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         skipped = compat.js_clients_problem()
         if skipped is not None:
             del families["mx-puppet-bridge"]
-        return run_report(families, skipped)
-    except (StartupError, HomeserverError) as error:
+        return run_report(families, skipped, bridge_skipped=bridge_process.CURRENT.problem())
+    except (StartupError, HomeserverError, bridge_process.BridgeStartError) as error:
         print(f"demo failed: {error}", file=sys.stderr, flush=True)
         return 1
 

@@ -437,6 +437,14 @@ class Homeserver(ScratchProcess, ClientListener):
         if status != 200:
             raise HomeserverError(f"deactivating {user_id}", status, body)
 
+    def device_names(self, user_id: str) -> dict[str, str | None]:
+        """The user's devices (Synapse's admin API): device ID -> display name."""
+        path = f"/_synapse/admin/v2/users/{urllib.parse.quote(user_id, safe='')}/devices"
+        status, body = self.get(path, self.admin_token)
+        if status != 200:
+            raise HomeserverError(f"listing the devices of {user_id}", status, body)
+        return {str(d["device_id"]): d.get("display_name") for d in body["devices"]}
+
     def create_room(self, access_token: str, *, as_user: str | None = None) -> str:
         path = _as_user("/_matrix/client/v3/createRoom", as_user)
         status, body = self.post(path, {}, access_token)

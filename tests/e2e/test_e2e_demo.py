@@ -18,17 +18,18 @@ from pathlib import Path
 
 import pytest
 from constants import REPO_ROOT
-from e2e_support import require_js_clients
+from e2e_support import require_bridge_process, require_js_clients
 
-from testbed import compat, demo
+from testbed import bridge_process, compat, demo
 from testbed.bridges import LoginResult, mautrix_python_login
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _js_clients() -> None:
+def _js_clients_and_bridge() -> None:
     require_js_clients()
+    require_bridge_process()
 
 
 def run_demo(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -89,7 +90,25 @@ def test_report() -> None:
     ]
     assert family_line(appservice, "mautrix-go-bridgev2")[1:3] == ["restated", "OK"]
     assert family_line(appservice, "mx-puppet-bridge")[1:3] == ["-", "CANNOT"]
-    assert completed.stdout.rstrip().splitlines()[-1].startswith("Result: with the default config")
+    bridge = completed.stdout.split("A real bridge process: ", 1)[1]
+    assert bridge.startswith(bridge_process.NAME)
+    assert family_line(bridge, "shared secret (module)")[2:] == [
+        "@alice:demo.local",
+        "OK",
+        'logged in with m.login.password, new device "Telegram Bridge"; joined the portal room'
+        " as @alice:demo.local",
+    ]
+    assert family_line(bridge, "appservice")[2:] == [
+        "@bob:demo.local",
+        "OK",
+        "no login, no new device; joined the portal room as @bob:demo.local",
+    ]
+    assert (
+        completed.stdout.rstrip()
+        .splitlines()[-1]
+        .startswith("Result: with the default config, mautrix-python bridges double-puppet")
+    )
+    assert "a real bridge process did both" in completed.stdout
 
 
 def test_report_exit_status_when_mautrix_python_fails(capsys: pytest.CaptureFixture[str]) -> None:
@@ -100,9 +119,26 @@ def test_report_exit_status_when_mautrix_python_fails(capsys: pytest.CaptureFixt
 
     defaults = compat.find_setting(compat.MODULE_CONFIGS, "defaults")
     families = {"mautrix-python": wrong_secret}
-    assert demo.run_report(families, configs=[defaults]) == 1
+    assert demo.run_report(families, configs=[defaults], bridge_skipped="not this test's") == 1
     out = capsys.readouterr().out
     assert "Result: FAILED" in out
+
+
+def test_bridge_process_report_when_the_bridge_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real bridge, holding the wrong secret: the report says FAILED with its reason."""
+
+    def wrong_secret(server_name: str, _secret: str) -> dict[str, object]:
+        return {"login_shared_secret_map": {server_name: "not the secret the server has"}}
+
+    monkeypatch.setattr(bridge_process, "shared_secret_map", wrong_secret)
+    assert demo.report_bridge_process() is False
+    out = capsys.readouterr().out
+    line = family_line(out, "shared secret (module)")
+    assert line[3] == "FAILED", line
+    assert "Invalid username or password" in line[4], line
+    assert family_line(out, "appservice")[3] == "OK"
 
 
 class ServeProcess:

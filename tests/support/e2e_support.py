@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from testbed import bridge_process
 from testbed.compat import js_clients_problem
 from testbed.homeserver import Homeserver, JsonDict
 from testbed.services import INSTALL_HINT, PostgresServer, RedisServer, missing_services
@@ -24,6 +25,13 @@ def require_js_clients() -> None:
     problem = js_clients_problem()
     if problem is not None:
         pytest.fail(f"the JavaScript bridge clients cannot run: {problem}", pytrace=False)
+
+
+def require_bridge_process() -> None:
+    """Fail (never skip) when a real bridge's virtualenv is missing or stale."""
+    problem = bridge_process.problem()
+    if problem is not None:
+        pytest.fail(f"the real bridge process cannot run: {problem}", pytrace=False)
 
 
 @contextmanager
