@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from constants import REPO_ROOT
 from e2e_support import require_bridge_process
 
 from synapse_dp_auth.admin import cli
@@ -55,7 +56,6 @@ from testbed.bridges import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 from testbed.homeserver import Homeserver
 
 SERVER = "test.local"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_ROW = ("defaults", "passwords-on")
 
 
