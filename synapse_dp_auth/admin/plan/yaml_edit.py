@@ -121,6 +121,36 @@ def append_item(
     return _verified(text, splices, _with_set(expected, path, items), path)
 
 
+def yaml_scalars(text: str) -> list[tuple[tuple[str, ...], int, int, str | None]]:
+    """Every scalar value in ``text``: its key path, start, end and quoting (``'``, ``"``,
+    ``|``, ``>`` or None for plain).
+
+    For the diff, which hides some of them; a list item has the path of its list. A value that
+    several aliases share is listed once, where its anchor stands.
+    """
+    root, _ = _parse(text)
+    found: list[tuple[tuple[str, ...], int, int, str | None]] = []
+    seen: set[int] = set()
+
+    def walk(node: Node, path: tuple[str, ...]) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                key = str(key_node.value) if isinstance(key_node, ScalarNode) else "?"
+                walk(value_node, (*path, key))
+        elif isinstance(node, SequenceNode):
+            for item in node.value:
+                walk(item, path)
+        elif isinstance(node, ScalarNode) and not _is_empty(node):
+            found.append((path, _content_start(text, node), node.end_mark.index, node.style))
+
+    if root is not None:
+        walk(root, ())
+    return found
+
+
 # -- parsing and checking -------------------------------------------------------------------------
 
 
