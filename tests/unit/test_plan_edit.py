@@ -279,6 +279,29 @@ def test_anchors_elsewhere_are_fine_an_alias_on_the_path_is_refused() -> None:
         set_value(text, ("other", "timeout"), 20)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "new:\n  k: v\n"),
+        ("# only a comment", "# only a comment\nnew:\n  k: v"),
+        ("---\n", "---\nnew:\n  k: v\n"),
+        ("%YAML 1.1\n---\na: 1\n...\n", "%YAML 1.1\n---\na: 1\nnew:\n  k: v\n...\n"),
+        ("a: |+\n  kept\n\n", "a: |+\n  kept\n\nnew:\n  k: v\n"),
+        ("a:\n  - &x {k: 1}\n  - *x\n", "a:\n  - &x {k: 1}\n  - *x\nnew:\n  k: v\n"),
+        ("a: &x 1\nb: *x\n", "a: &x 1\nb: *x\nnew:\n  k: v\n"),
+    ],
+)
+def test_unusual_documents(text: str, expected: str) -> None:
+    assert set_value(text, ("new", "k"), "v") == expected
+
+
+def test_a_change_a_block_scalar_would_feel_is_refused() -> None:
+    """Clip chomping: a folded scalar on the last line without a line break gains one when a
+    line is added after it. The re-parse catches what the splice cannot see."""
+    with pytest.raises(EditError, match="would change more than that key"):
+        set_value("a: >\n  folded\n  text", ("b",), 1)
+
+
 SECRET_IN_FILE = "in-file-secret-GGGGGGGGGGGGGGGG"
 
 

@@ -170,6 +170,8 @@ def _parse(text: str) -> tuple[Node | None, Any]:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as error:
         raise EditError(f"not valid YAML: {yaml_problem(error)}") from None
+    if root is not None and _is_null(root) and _is_empty(root):
+        root = None  # "---" and nothing else: as empty as an empty file
     if root is not None and not isinstance(root, MappingNode):
         raise EditError("the document is not a mapping of keys to values")
     return root, data
@@ -281,9 +283,9 @@ def _is_empty(node: Node) -> bool:
 
 def _last_position(doc: _Doc, key: Node | None, value: Node) -> int:
     """A position on the last line of an entry (or list item): new lines go after that line."""
-    if key is None and (_is_empty(value) or id(value) in doc.shared):
-        # A lone "-" or "- *alias": its marks are not where it stands.
-        raise EditError("the list ends with an empty item or an alias: edit it by hand")
+    if key is None and _is_empty(value):
+        # A lone "-": its marks are not where it stands.
+        raise EditError("a list has an empty item (a lone -): edit it by hand")
     if key is not None and (_is_empty(value) or value.start_mark.index < key.end_mark.index):
         # "key:" has no marks of its own; "key: *alias" has those of its anchor, further up:
         # either way the entry ends on the key's line (an alias is one token).
@@ -294,7 +296,18 @@ def _last_position(doc: _Doc, key: Node | None, value: Node) -> int:
         last_key, last_value = value.value[-1]
         return _last_position(doc, last_key, last_value)
     if isinstance(value, SequenceNode) and not value.flow_style:
-        return _last_position(doc, None, value.value[-1])
+        position = int(value.start_mark.index)
+        for item in value.value:
+            if _is_empty(item) or item.start_mark.index >= position:
+                position = _last_position(doc, None, item)
+                continue
+            # "- *name": the marks are those of its anchor, further up.
+            alias = f"*{item.anchor}"
+            at = doc.text.find(alias, position)
+            if at < 0:
+                raise EditError("cannot find the end of a list: edit it by hand")
+            position = at + len(alias)
+        return position
     end = value.end_mark
     # A block scalar ends at the start of the line after it.
     if end.column == 0 and end.index > value.start_mark.index:
@@ -686,5 +699,5 @@ def _append_to_sequence(doc: _Doc, sequence: SequenceNode, item: Value) -> _Spli
         offset = first.start_mark.column - sequence.start_mark.column
         item_layout = attr.evolve(doc.layout, item=max(offset, 2))
     lines = _block_item(item, sequence.start_mark.column, item_layout, _item_style(sequence))
-    position = _last_position(doc, None, sequence.value[-1])
+    position = _last_position(doc, None, sequence)
     return _insert_lines(doc.text, position, lines, doc.layout.newline)
