@@ -33,7 +33,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from synapse_dp_auth.admin.files import yaml_problem
+from synapse_dp_auth.admin.shared.files import yaml_problem
 from synapse_dp_auth.admin.plan.values import (
     EditError,
     Secret,
