@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from synapse_dp_auth.admin.appservice import command as appservice_command
 from synapse_dp_auth.admin.check_config import command as check_config_command
 from synapse_dp_auth.admin.doctor import command as doctor_command
+from synapse_dp_auth.admin.plan import command as plan_command
 from synapse_dp_auth.admin.sessions import command as sessions_command
 from synapse_dp_auth.admin.shared.client import HomeserverError
 from synapse_dp_auth.admin.shared.credentials import AS_TOKEN_ENV, SECRET_ENV
@@ -35,6 +36,7 @@ COMMANDS = (
     doctor_command,
     appservice_command,
     sessions_command,
+    plan_command,
 )
 
 

@@ -204,7 +204,7 @@ def _refusal(snapshot: Snapshot) -> Result | None:
         snapshot.mode,
     ):
         return refused("its owner or mode changed since it was read", Outcome.CHANGED_SINCE_READ)
-    if not os.access(path, os.W_OK):
+    if not writable(path, status.st_mode):
         # A rename needs only the directory to be writable: respect the file's own say.
         return refused("it is read-only for this user")
     if status.st_nlink > 1:
@@ -214,6 +214,21 @@ def _refusal(snapshot: Snapshot) -> Result | None:
             f"it belongs to uid {status.st_uid}: run as that user or root, to keep its owner"
         )
     return None
+
+
+def writable(path: str | os.PathLike[str], mode: int | None = None) -> bool:
+    """Whether the file's permissions let this user write it. For root, which ``os.access``
+    always answers yes, whether any write bit is set at all: a ``chmod a-w`` says "leave me"."""
+    if not os.access(path, os.W_OK):
+        return False
+    if os.geteuid() != 0:
+        return True
+    if mode is None:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return False
+    return bool(mode & 0o222)
 
 
 def _current_bytes(path: Path) -> bytes:

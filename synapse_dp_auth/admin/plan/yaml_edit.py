@@ -33,7 +33,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from synapse_dp_auth.admin.shared.files import yaml_problem
 from synapse_dp_auth.admin.plan.values import (
     EditError,
     Secret,
@@ -42,6 +41,7 @@ from synapse_dp_auth.admin.plan.values import (
     plain,
     same,
 )
+from synapse_dp_auth.admin.shared.files import yaml_problem
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _STR_TAG = "tag:yaml.org,2002:str"
