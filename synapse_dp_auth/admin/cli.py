@@ -4,7 +4,8 @@ One parser made of each command's own (``<command>/command.py`` holds a command'
 its handler); this file only runs the one asked for. ``token`` computes what a bridge would send,
 ``check-config`` reads homeserver.yaml the way Synapse does, ``doctor`` asks a running
 homeserver, ``appservice`` writes the registration of the appservice double-puppet method,
-``sessions`` lists and revokes what shared-secret logins created.
+``sessions`` lists and revokes what shared-secret logins created, ``plan`` sets up double
+puppeting for every bridge of a server at once.
 
 Every user mistake ends in one line on stderr and an exit code, never a traceback. Secrets and
 tokens are never taken from the command line, where ``ps`` and shell history would show them.

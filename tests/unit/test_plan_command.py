@@ -633,3 +633,28 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert cli.main(["plan", "bridge.yaml"]) == 2  # no -c
     assert cli.main(["plan", "-c", str(tmp_path / "homeserver.yaml")]) == 2  # no bridge
     capsys.readouterr()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_as_root_new_files_get_the_signing_keys_owner(server_dir: Path) -> None:
+    """Synapse, not root, reads the registration and the secret: they get the owner of the one
+    file only Synapse reads, its signing key."""
+    key = server_dir / "example.com.signing.key"
+    key.write_text("ed25519 a_key not-a-real-key\n", encoding="utf-8")
+    os.chown(key, 65534, 65534)
+    homeserver = server_dir / "homeserver.yaml"
+    with open(homeserver, "a", encoding="utf-8") as file:
+        file.write(f"signing_key_path: {key}\n")
+    plan = make_plan([str(homeserver)], bridge_files(server_dir))
+    created = [
+        change.label
+        for change, result in apply_plan(plan, now=NOW)
+        if result is not None and result.outcome is Outcome.CREATED
+    ]
+    assert sorted(Path(path).name for path in created) == [
+        "doublepuppet.yaml",
+        "synapse_dp_auth_secret",
+    ]
+    for path in created:
+        status = os.stat(path)
+        assert (status.st_uid, status.st_gid, status.st_mode & 0o777) == (65534, 65534, 0o600)

@@ -320,8 +320,6 @@ def decide(
         return decided(current.method, "what the config has works today (kept)")
     if keep:
         return decided(Method.APPSERVICE, "what the config has works today (kept)")
-    if recipe.upgrade_note:
-        notes.append(recipe.upgrade_note)
     return decided(
         Method.APPSERVICE,
         f"nothing works today; the appservice method is what its current releases read"

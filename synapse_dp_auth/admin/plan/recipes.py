@@ -296,8 +296,9 @@ def recipe_for(recognised: Recognised) -> Recipe:
             login_types=_PASSWORD,
             single_rule="present",
             upgrade_note=(
-                "the Go rewrite migrates this config and reads only"
-                " bridge.login_shared_secret_map, not bridge.login_shared_secret"
+                "its Go rewrite (v0.2604.0 and later) migrates this config at start-up and reads"
+                " bridge.login_shared_secret_map only (never bridge.login_shared_secret), where"
+                " only an as_token: value counts: a shared secret then stops working silently"
                 if name == "telegram"
                 else ""
             ),

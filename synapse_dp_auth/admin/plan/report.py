@@ -114,7 +114,7 @@ def _bridge(entry: BridgeEntry, plan: Plan, write: _Writer) -> None:
         write.line(f"problem: {change.error}: left alone", "  ")
         write.line(f"by hand: {change.what}", "  ")
     elif change is not None and change.changes:
-        write.line(f"change: {change.what}:", "  ")
+        write.line(f"change: {change.what}", "  ")
         write.block(change.diff())
         if change.read_only:
             write.line("note: this file is read-only for you: --apply will leave it alone", "  ")

@@ -111,6 +111,12 @@ def plan_server(
                 chosen_path, as_token = str(path), token
                 if new_file is not None:
                     new_files.append(new_file)
+                    if facts.unreadable:
+                        notes.append(
+                            "some listed registrations could not be read here: if one of them is"
+                            " a double-puppet registration, use it instead (or make sure none"
+                            " has the new one's id: Synapse refuses two registrations of one id)"
+                        )
                 elif why:
                     notes.append(why)
                 edits.append(
