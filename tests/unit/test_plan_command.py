@@ -338,7 +338,9 @@ def test_a_bridge_of_another_server_is_left_alone() -> None:
 
 
 def test_an_existing_double_puppet_registration_is_reused(tmp_path: Path) -> None:
-    server = attr.evolve(facts(), files=(str(tmp_path / "homeserver.yaml"),))
+    server = attr.evolve(
+        facts(), files=(str(tmp_path / "homeserver.yaml"),), new_file_dir=str(tmp_path)
+    )
     planned = plan_server(server, needs_appservice=True, needs_module=False)
     assert (planned.registration_path, planned.as_token) == (DOUBLE_PUPPET.path, AS_TOKEN)
     assert planned.registration_reused
@@ -352,6 +354,7 @@ def test_a_new_registration_gets_a_free_id_and_its_line(tmp_path: Path) -> None:
     server = attr.evolve(
         facts(registrations=(taken,)),
         files=(str(tmp_path / "homeserver.yaml"),),
+        new_file_dir=str(tmp_path),
         sources={"app_service_config_files": str(tmp_path / "conf.d" / "as.yaml")},
     )
     planned = plan_server(server, needs_appservice=True, needs_module=False)
@@ -375,7 +378,11 @@ def test_a_new_registration_gets_a_free_id_and_its_line(tmp_path: Path) -> None:
 def test_a_registration_left_by_an_earlier_run_is_listed_not_duplicated(tmp_path: Path) -> None:
     existing = tmp_path / "doublepuppet.yaml"
     shutil.copy(FIXTURES / "homeserver" / "mdad-double-puppet-registration.yaml", existing)
-    server = attr.evolve(facts(registrations=()), files=(str(tmp_path / "homeserver.yaml"),))
+    server = attr.evolve(
+        facts(registrations=()),
+        files=(str(tmp_path / "homeserver.yaml"),),
+        new_file_dir=str(tmp_path),
+    )
     planned = plan_server(server, needs_appservice=True, needs_module=False)
     assert planned.new_files == ()
     assert (planned.registration_path, planned.as_token) == (str(existing), AS_TOKEN)
@@ -383,7 +390,9 @@ def test_a_registration_left_by_an_earlier_run_is_listed_not_duplicated(tmp_path
 
 
 def test_the_module_is_added_with_a_secret_file_unless_under_mas(tmp_path: Path) -> None:
-    server = attr.evolve(facts(), files=(str(tmp_path / "homeserver.yaml"),))
+    server = attr.evolve(
+        facts(), files=(str(tmp_path / "homeserver.yaml"),), new_file_dir=str(tmp_path)
+    )
     planned = plan_server(server, needs_appservice=False, needs_module=True)
     (new_file,) = planned.new_files
     assert new_file.kind == "secret" and new_file.path == tmp_path / "synapse_dp_auth_secret"
@@ -658,3 +667,17 @@ def test_as_root_new_files_get_the_signing_keys_owner(server_dir: Path) -> None:
     for path in created:
         status = os.stat(path)
         assert (status.st_uid, status.st_gid, status.st_mode & 0o777) == (65534, 65534, 0o600)
+
+
+def test_new_files_never_go_into_a_config_directory(tmp_path: Path) -> None:
+    """Synapse reads every *.yaml of a -c directory as config: a registration there would be
+    read as settings."""
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "10-server.yaml").write_text("server_name: example.com\n", encoding="utf-8")
+    bridge = tmp_path / "bridge.yaml"
+    shutil.copy(FIXTURES / "mautrix-go-bridgev2" / "shared-secret.yaml", bridge)
+    plan = make_plan([str(conf_d)], [str(bridge)])
+    assert [change.label for change in plan.new_files] == [str(tmp_path / "doublepuppet.yaml")]
+    (edit,) = plan.homeserver
+    assert edit.label == str(conf_d / "10-server.yaml")

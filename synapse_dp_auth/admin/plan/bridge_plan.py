@@ -81,8 +81,8 @@ class Decision:
         if self.target is not Method.APPSERVICE or self.write is None or self.current is None:
             return False
         plain = self.current.slot.value
-        if not isinstance(plain, str) or is_placeholder(plain):
-            return False  # a placeholder never logged anyone in
+        if not isinstance(plain, str) or is_placeholder(plain) or plain == APPSERVICE_LOGIN_VALUE:
+            return False  # a placeholder never logged anyone in; `appservice` is no secret
         if self.current.method is Method.SHARED_SECRET:
             return True
         return (

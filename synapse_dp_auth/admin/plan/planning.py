@@ -7,6 +7,7 @@ the module), then the server side, then the values go into the bridges' configs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,13 @@ def make_plan(
 ) -> Plan:
     """Read everything and plan; changes nothing."""
     facts = read_server(config_paths)
-    read = [_read_bridge(path, facts, recent) for path in bridge_paths]
+    seen: set[str] = set()
+    unique = []
+    for path in bridge_paths:  # a file named twice is planned once
+        if os.path.realpath(path) not in seen:
+            seen.add(os.path.realpath(path))
+            unique.append(path)
+    read = [_read_bridge(path, facts, recent) for path in unique]
     decisions = [item.decision for item in read if item.decision is not None]
     server = plan_server(
         facts,

@@ -93,6 +93,9 @@ class ServerFacts:
     public_baseurl: str | None = None
     #: Synapse's signing key: a file only the user Synapse runs as reads, like the new ones.
     signing_key_path: str | None = None
+    #: Where new files go by default: beside the first ``-c`` file, never inside a ``-c``
+    #: directory (Synapse would read a ``*.yaml`` there as part of its config).
+    new_file_dir: str = "."
 
     @property
     def double_puppet(self) -> Registration | None:
@@ -129,7 +132,16 @@ def read_server(paths: Sequence[str]) -> ServerFacts:
         unusable=tuple(unusable),
         public_baseurl=baseurl.rstrip("/") if isinstance(baseurl, str) and baseurl else None,
         signing_key_path=signing_key if isinstance(signing_key, str) else None,
+        new_file_dir=str(_new_file_dir(paths)),
     )
+
+
+def _new_file_dir(paths: Sequence[str]) -> Path:
+    directory = Path(paths[0]).absolute().parent
+    config_dirs = {Path(path).absolute() for path in paths if Path(path).is_dir()}
+    while directory in config_dirs and directory.parent != directory:
+        directory = directory.parent
+    return directory
 
 
 def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -88,7 +88,7 @@ def plan_server(
     secret_path: str | None = None,
 ) -> ServerPlan:
     """Decide the server side. Reads the files already at the places new ones would go."""
-    directory = Path(facts.files[0]).resolve().parent
+    directory = Path(facts.new_file_dir)
     new_files: list[NewFile] = []
     edits: list[ListEdit] = []
     notes: list[str] = []
