@@ -681,3 +681,26 @@ def test_new_files_never_go_into_a_config_directory(tmp_path: Path) -> None:
     assert [change.label for change in plan.new_files] == [str(tmp_path / "doublepuppet.yaml")]
     (edit,) = plan.homeserver
     assert edit.label == str(conf_d / "10-server.yaml")
+
+
+def test_module_settings_that_refuse_a_bridge_are_listed_by_hand(
+    server_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    homeserver = server_dir / "homeserver.yaml"
+    with open(homeserver, "a", encoding="utf-8") as file:
+        file.write(
+            "modules:\n"
+            "  - module: synapse_dp_auth.SharedSecretAuthProvider\n"
+            "    config:\n"
+            f"      shared_secret: {SECRET}\n"
+            "      m_login_password_support_enabled: false\n"
+        )
+    mx_puppet = bridge_files(server_dir)[5]
+    code, out = run(capsys, "-c", str(homeserver), mx_puppet, "--apply")
+    assert code == 1
+    by_hand = flat(out).split("By hand", 1)[1]
+    assert (
+        "mx-puppet-bridge bridges log in with m.login.password, where the module takes no tokens:"
+        " set m_login_password_support_enabled: true in modules[0]"
+    ) in by_hand
+    assert "Applying" not in out  # nothing to write: the bridge holds the module's secret

@@ -232,8 +232,8 @@ def login_problem(recipe: Recipe, facts: ServerFacts) -> str | None:
     if facts.module is None or recipe.login_types & accepted_login_types(facts):
         return None
     return (
-        f"this bridge logs in with {' or '.join(sorted(recipe.login_types))}, where the module"
-        f" takes no tokens: {_login_fix(facts)} (by hand)"
+        f"{recipe.family.value} bridges log in with {' or '.join(sorted(recipe.login_types))},"
+        f" where the module takes no tokens: {_login_fix(facts)}"
     )
 
 
