@@ -12,7 +12,9 @@ commits are named in tests/fixtures/bridge_configs/README.md).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import io
 import json
 import os
 import re
@@ -21,11 +23,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attr
 import pytest
 import yaml
 from cli_support import clean_environment, run_cli
 from mautrix.util.config import BaseFileConfig, ConfigUpdateHelper
 
+from synapse_dp_auth.admin import cli
 from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX
 from testbed import bridges
 from testbed.homeserver import Homeserver, oauth_delegation_config
@@ -266,6 +270,41 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(homeserver, directory / "bridges")
 
 
+def cli_output(*argv: str) -> tuple[int, str]:
+    """``synapse_dp_auth ARGV`` in-process, for a module-scoped fixture (no capsys there)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(argv))
+    assert err.getvalue() == "" and "Traceback" not in out.getvalue()
+    return code, out.getvalue()
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class Applied:
+    """``plan`` then ``plan --apply`` on the server's files, and Synapse restarted with them."""
+
+    before: dict[str, str]
+    plan_code: int
+    planned: str
+    unchanged_by_plan: bool
+    apply_code: int
+    applied: str
+    alice: str
+
+
+@pytest.fixture(scope="module")
+def applied(server: Server) -> Applied:
+    bridges_ = [server.bridge(name) for name in CONFIGS]
+    before = {path: Path(path).read_text(encoding="utf-8") for path in [server.config, *bridges_]}
+    plan_code, planned = cli_output("plan", "-c", server.config, *bridges_)
+    unchanged = {p: Path(p).read_text(encoding="utf-8") for p in before} == before
+    apply_code, applied_ = cli_output("plan", "-c", server.config, *bridges_, "--apply")
+    server.homeserver.stop()
+    server.homeserver.start()  # with the edited homeserver.yaml, as the plan says
+    alice = server.homeserver.register_user("alice")
+    return Applied(before, plan_code, planned, unchanged, apply_code, applied_, alice)
+
+
 def untouched_outside_the_changed_lines(before: str, after: str) -> bool:
     """``after`` is ``before`` with lines added and at most two replaced (one per key set):
     every other line is there byte for byte, in the same order."""
@@ -277,17 +316,12 @@ def untouched_outside_the_changed_lines(before: str, after: str) -> bool:
 
 
 def test_plan_apply_restart_and_every_bridge_double_puppets(
-    server: Server, capsys: pytest.CaptureFixture[str]
+    server: Server, applied: Applied, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bridges_ = [server.bridge(name) for name in CONFIGS]
-    before = {path: Path(path).read_text(encoding="utf-8") for path in [server.config, *bridges_]}
-
-    code, planned, err = run_cli(capsys, "plan", "-c", server.config, *bridges_)
-    assert (code, err) == (1, "")
-    assert {p: Path(p).read_text(encoding="utf-8") for p in before} == before
-
-    code, applied, err = run_cli(capsys, "plan", "-c", server.config, *bridges_, "--apply")
-    assert (code, err) == (0, ""), applied
+    assert applied.plan_code == 1
+    assert applied.unchanged_by_plan  # nothing changed without --apply
+    assert applied.apply_code == 0, applied.applied
     config = yaml.safe_load(Path(server.config).read_text(encoding="utf-8"))
     registration_path = Path(config["app_service_config_files"][-1])
     registration = yaml.safe_load(registration_path.read_text(encoding="utf-8"))
@@ -296,17 +330,13 @@ def test_plan_apply_restart_and_every_bridge_double_puppets(
     for new_file in (registration_path, secret_path):
         assert os.stat(new_file).st_mode & 0o777 == 0o600
         assert new_file.parent == server.homeserver.config_path.parent
-    for text in (planned, applied):
+    for text in (applied.planned, applied.applied):
         for value in (secret, registration["as_token"], registration["hs_token"], OLD_SECRET):
             assert value not in text
-    for path, text in before.items():
-        assert untouched_outside_the_changed_lines(text, Path(path).read_text(encoding="utf-8")), (
-            path
-        )
-
-    server.homeserver.stop()
-    server.homeserver.start()  # with the edited homeserver.yaml, as the plan says
-    alice = server.homeserver.register_user("alice")
+    for path, text in applied.before.items():
+        after = Path(path).read_text(encoding="utf-8")
+        assert untouched_outside_the_changed_lines(text, after), path
+    alice = applied.alice
 
     for name in DOCTOR_CHECKS:
         code, out, err = run_cli(
@@ -352,7 +382,7 @@ def mautrix_python_secret(path: Path) -> str:
 
 
 def test_an_existing_registration_is_reused(
-    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    server: Server, applied: Applied, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Fresh copies of the bridges' configs, against the homeserver.yaml the first run edited:
     nothing is created and homeserver.yaml stays as it is."""
@@ -366,21 +396,28 @@ def test_an_existing_registration_is_reused(
     fresh = [str(tmp_path / name) for name in ("whatsapp.yaml", "signal.yaml")]
     code, out, err = run_cli(capsys, "plan", "-c", server.config, *fresh, "--apply")
     assert (code, err) == (0, ""), out
+    assert f"{config['app_service_config_files'][-1]} is reused" in " ".join(out.split())
     assert Path(server.config).read_bytes() == homeserver_before
     assert sorted(p.name for p in server.homeserver.config_path.parent.iterdir()) == files_before
     for path in fresh:
         secrets = yaml.safe_load(Path(path).read_text(encoding="utf-8"))["double_puppet"]["secrets"]
         assert secrets == {SERVER: AS_TOKEN_PREFIX + registration["as_token"]}
-    alice = server.homeserver.user_id("alice")
     code, out, err = run_cli(
-        capsys, "doctor", "--bridge-config", fresh[1], "--user", alice, server.homeserver.url
+        capsys,
+        "doctor",
+        "--bridge-config",
+        fresh[1],
+        "--user",
+        applied.alice,
+        server.homeserver.url,
     )
     assert (code, err) == (0, ""), out
 
 
 def test_unparseable_and_read_only_configs_are_left_alone(
-    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    server: Server, applied: Applied, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    homeserver_before = Path(server.config).read_bytes()
     write_configs(tmp_path)
     broken = tmp_path / "broken.yaml"
     broken.write_text("homeserver:\n  domain: example.com\n  address: [\n", encoding="utf-8")
@@ -396,6 +433,7 @@ def test_unparseable_and_read_only_configs_are_left_alone(
     assert f"{read_only}: left alone: it is read-only for this user" in flat
     assert read_only.read_bytes() == original
     assert broken.read_text(encoding="utf-8").endswith("address: [\n")
+    assert Path(server.config).read_bytes() == homeserver_before
 
 
 def test_under_mas_no_module_and_synapse_starts_with_the_plan(

@@ -612,6 +612,7 @@ def test_an_existing_registration_and_module_are_reused(
     bridges = bridge_files(server_dir)
     code, out = run(capsys, "-c", str(homeserver), *bridges, "--apply")
     assert code == 0, out
+    assert f"{registration} is reused" in flat(out)
     assert homeserver.read_text(encoding="utf-8") == before
     assert not (server_dir / "doublepuppet.yaml").exists()
     assert not (server_dir / "synapse_dp_auth_secret").exists()

@@ -125,10 +125,16 @@ def _bridge(entry: BridgeEntry, plan: Plan, write: _Writer) -> None:
 def _server_side(plan: Plan, write: _Writer) -> None:
     server = plan.server
     changes = [*plan.new_files, *plan.homeserver]
-    if not (changes or server.notes or server.problems):
+    if not (changes or server.notes or server.problems or server.registration_reused):
         return
     write.line()
     write.line("Server side:")
+    if server.registration_reused:
+        write.line(
+            f"double-puppet registration: {server.registration_path} is reused (its as_token goes"
+            " into the bridges); nothing to create",
+            "  ",
+        )
     for change in plan.new_files:
         write.line(f"create {change.label}: {change.what}, readable by its owner only", "  ")
         write.block(change.diff())
