@@ -554,6 +554,12 @@ def test_plan_apply_and_plan_again(server_dir: Path, capsys: pytest.CaptureFixtu
     code, again = run(capsys, "-c", homeserver, *bridges)
     assert code == 0, again
     assert "Nothing to change" in again
+    # A glob over the bridges' directory finds the backups too: they are not edited.
+    everything = sorted(str(path) for path in server_dir.glob("*--*"))
+    assert any(".bak-" in path for path in everything)
+    code, again = run(capsys, "-c", homeserver, *everything)
+    assert code == 0, again
+    assert "Skipped, as copies that --apply kept" in again
     assert "create " not in again and "edit " not in again
 
 

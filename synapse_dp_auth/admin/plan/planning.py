@@ -8,6 +8,7 @@ the module), then the server side, then the values go into the bridges' configs.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from synapse_dp_auth.admin.plan.recipes import key_label, recipe_for
 from synapse_dp_auth.admin.plan.server_facts import ModuleFacts, ServerFacts, read_server
 from synapse_dp_auth.admin.plan.server_plan import ServerPlan, plan_server
 
+#: The name of the copy ``--apply`` keeps of each file it replaces (:mod:`.apply`).
+BACKUP_NAME = re.compile(r"\.bak-[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$")
+
 
 @attr.s(frozen=True, auto_attribs=True, kw_only=True)
 class BridgeEntry:
@@ -54,6 +58,8 @@ class Plan:
     homeserver: tuple[FileChange, ...]
     #: What the admin has to change by hand (the engine does not edit inside list items).
     by_hand: tuple[str, ...] = ()
+    #: Files given that are backups ``--apply`` made: not bridge configs to edit.
+    backups: tuple[str, ...] = ()
 
     @property
     def changes(self) -> list[FileChange]:
@@ -84,8 +90,11 @@ def make_plan(
     facts = read_server(config_paths)
     seen: set[str] = set()
     unique = []
+    backups = []
     for path in bridge_paths:  # a file named twice is planned once
-        if os.path.realpath(path) not in seen:
+        if BACKUP_NAME.search(path):
+            backups.append(path)  # a glob like bridges/* also finds the copies --apply kept
+        elif os.path.realpath(path) not in seen:
             seen.add(os.path.realpath(path))
             unique.append(path)
     read = [_read_bridge(path, facts, recent) for path in unique]
@@ -122,6 +131,7 @@ def make_plan(
         new_files=tuple(new_file_change(new_file) for new_file in server.new_files),
         homeserver=tuple(homeserver_changes(server.edits)),
         by_hand=tuple(_by_hand(facts, server, decisions)),
+        backups=tuple(backups),
     )
 
 

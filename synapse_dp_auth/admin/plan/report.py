@@ -45,6 +45,11 @@ class _Writer:
 def render_plan(plan: Plan, out: TextIO) -> None:
     write = _Writer(out)
     _server_facts(plan, write)
+    if plan.backups:
+        write.line()
+        write.line(
+            "Skipped, as copies that --apply kept of files it replaced: " + ", ".join(plan.backups)
+        )
     for entry in plan.bridges:
         write.line()
         _bridge(entry, plan, write)
