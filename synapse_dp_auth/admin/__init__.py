@@ -4,6 +4,6 @@ Nothing here runs inside Synapse, and nothing here imports Synapse: every comman
 loading the homeserver. The module Synapse loads is the package root.
 
 A folder per command (``token/``, ``check_config/``, ``doctor/``, ``appservice/``,
-``sessions/``), each with its arguments and handler in ``command.py``; ``shared/`` holds what
-several commands use, each piece in one place; ``cli.py`` runs the command asked for.
+``sessions/``, ``plan/``), each with its arguments and handler in ``command.py``; ``shared/``
+holds what several commands use, each piece in one place; ``cli.py`` runs the command asked for.
 """

@@ -4,7 +4,8 @@ One parser made of each command's own (``<command>/command.py`` holds a command'
 its handler); this file only runs the one asked for. ``token`` computes what a bridge would send,
 ``check-config`` reads homeserver.yaml the way Synapse does, ``doctor`` asks a running
 homeserver, ``appservice`` writes the registration of the appservice double-puppet method,
-``sessions`` lists and revokes what shared-secret logins created.
+``sessions`` lists and revokes what shared-secret logins created, ``plan`` sets up double
+puppeting for every bridge of a server at once.
 
 Every user mistake ends in one line on stderr and an exit code, never a traceback. Secrets and
 tokens are never taken from the command line, where ``ps`` and shell history would show them.
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from synapse_dp_auth.admin.appservice import command as appservice_command
 from synapse_dp_auth.admin.check_config import command as check_config_command
 from synapse_dp_auth.admin.doctor import command as doctor_command
+from synapse_dp_auth.admin.plan import command as plan_command
 from synapse_dp_auth.admin.sessions import command as sessions_command
 from synapse_dp_auth.admin.shared.client import HomeserverError
 from synapse_dp_auth.admin.shared.credentials import AS_TOKEN_ENV, SECRET_ENV
@@ -35,6 +37,7 @@ COMMANDS = (
     doctor_command,
     appservice_command,
     sessions_command,
+    plan_command,
 )
 
 

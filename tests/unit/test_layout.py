@@ -111,3 +111,25 @@ def test_check_config_imports_no_synapse(tmp_path: Path) -> None:
         modules = imported_modules(completed.stderr)
         assert "synapse_dp_auth.admin.check_config.check" in modules
         assert synapse_modules(modules) == []
+
+
+def test_plan_imports_no_synapse(tmp_path: Path) -> None:
+    homeserver = tmp_path / "homeserver.yaml"
+    homeserver.write_text("server_name: example.org\n", encoding="utf-8")
+    bridge = tmp_path / "bridge.yaml"
+    bridge.write_text(
+        "homeserver: {address: 'http://localhost:8008', domain: example.org}\n"
+        "appservice: {id: whatsapp, as_token: a, hs_token: b}\n"
+        "database: {type: sqlite3-fk-wal, uri: 'file:x.db'}\n"
+        "double_puppet: {secrets: {}}\n",
+        encoding="utf-8",
+    )
+    completed = run_python(
+        ["-m", "synapse_dp_auth", "plan", "-c", str(homeserver), str(bridge), "--apply"]
+    )
+    # The whole command ran: planned, the registration created, both files edited.
+    assert completed.returncode == 0, errors(completed)
+    assert "Done." in completed.stdout
+    modules = imported_modules(completed.stderr)
+    assert {"synapse_dp_auth.admin.plan.planning", "synapse_dp_auth.admin.plan.execute"} <= modules
+    assert synapse_modules(modules) == []
