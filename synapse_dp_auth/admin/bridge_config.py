@@ -599,6 +599,13 @@ def _is_server_name(name: str) -> bool:
     return True
 
 
+def _shown_server_name(name: str, server: str) -> bool:
+    """Whether a key of a secrets map may be printed: a server name that is ``server`` (maybe with
+    a port) or has a dot (see :func:`_no_secret`)."""
+    host = name.rpartition(":")[0] if _has_port(name) else name
+    return _is_server_name(name) and (host == server or "." in host)
+
+
 def _server_name(config: Mapping[str, Any], path: str, key: tuple[str, ...], user_id: str) -> str:
     """The bridge's server name. One with a port is refused when the user's server is that name
     without the port: then it is the address's port written into the wrong key. For a user of
@@ -634,15 +641,18 @@ def _no_secret(
 ) -> str:
     """No secret for the user's server; lists the keys that are server names (names are not
     secret). Any other key is only counted: a YAML typo (``example.org:as_token:...`` without the
-    space, or a missing colon) turns the secret itself into the key."""
-    names = sorted(name for name in secrets if _is_server_name(name))
+    space, or a missing colon) turns the secret itself into the key, and a secret written as the
+    key (key and value swapped) can look like a server name too: ``hunter2secret`` is a valid
+    host name. So a key is shown only where it is the user's server (with a port) or has a dot,
+    as a real server name has; a random secret rarely does."""
+    names = sorted(name for name in secrets if _shown_server_name(name, server))
     others = len(secrets) - len(names)
     listed = ", ".join(names) or "none"
     if others:
         listed += (
-            f" (and {others} {'entry that is' if others == 1 else 'entries that are'} not a"
-            " server name, not shown: a key may hold a secret when the space after its colon is"
-            " missing)"
+            f" (and {others} other {'entry' if others == 1 else 'entries'}, not shown: a key"
+            " may hold a secret when the space after its colon is missing, or key and value are"
+            " swapped)"
         )
     text = (
         f"{path}: {_dotted(key)} has no entry for {server} (the part of the user ID after the"
