@@ -643,3 +643,18 @@ def test_no_secret_never_lists_a_secret_written_as_the_key(tmp_path: Path) -> No
     assert swapped not in message
     assert "localhost" not in message
     assert "entries: example.org:8448, other.example (and 2 other entries, not shown" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 3000,
+        '{"a": ' + "[" * 3000,  # JSON (matrix-corporal's format)
+        "bridge:\n  x: " + "[" * 3000 + "]" * 3000 + "\n",
+        "".join(" " * depth + "a:\n" for depth in range(3000)),
+    ],
+)
+def test_nested_too_deeply_is_a_clean_error(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(BridgeConfigError, match="is nested too deeply to be read"):
+        load_bridge_config(path)

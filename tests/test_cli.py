@@ -602,6 +602,30 @@ def test_check_config_errors(
     assert SECRET not in out
 
 
+def test_files_nested_too_deeply_are_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config, appservice -c, doctor --bridge-config and --as-token-file: one line, no
+    RecursionError, for files nested some thousand levels deep (Python's parsers recurse)."""
+    flow, value, block = (tmp_path / name for name in ("flow.yaml", "value.yaml", "block.yaml"))
+    flow.write_text("[" * 3000, encoding="utf-8")
+    value.write_text("server_name: a.org\nmodules: " + "[" * 1500 + "]" * 1500 + "\n")
+    block.write_text("".join(" " * depth + "a:\n" for depth in range(1500)), encoding="utf-8")
+    for argv in (
+        ["check-config", str(flow)],
+        ["appservice", str(tmp_path / "out.yaml"), "-c", str(value)],
+        ["doctor", "--bridge-config", str(block), "--user", USER],
+        ["doctor", "http://127.0.0.1:1", "--user", USER, "--as-token-file", str(flow)],
+    ):
+        code, out, err = run_cli(capsys, *argv)
+        assert code in (1, 2), argv
+        assert "is nested too deeply to be read" in out + err, argv
+    # A registration listed in homeserver.yaml, too.
+    config = write_config(tmp_path, f"app_service_config_files: [{block}]\n", "hs.yaml")
+    code, out, _ = run_cli(capsys, "check-config", config)
+    assert "is nested too deeply to be read" in out
+
+
 def test_check_config_empty_config_block(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

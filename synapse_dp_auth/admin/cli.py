@@ -166,6 +166,8 @@ def _as_token_from_file(path: str) -> str:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError:
         loaded = None  # not YAML: a token file
+    except RecursionError:
+        raise CliError(f"{source} {files.NESTED_TOO_DEEPLY}", EXIT_USAGE) from None
     if isinstance(loaded, dict) and len(loaded) > 1:
         token = loaded.get("as_token")
         if not isinstance(token, str) or not token.strip():

@@ -225,7 +225,7 @@ class HomeserverClient:
             raise HomeserverError(self._network_error(error)) from None
         try:
             parsed: object = json.loads(raw) if raw else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             parsed = None
         return status, parsed, raw, response_headers
 
