@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import http.server
 import io
+import json
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from synapse_dp_auth.admin import cli, sessions
-from synapse_dp_auth.admin.client import HomeserverError, RequestRefused
+from synapse_dp_auth.admin.client import HomeserverClient, HomeserverError, RequestRefused
 from synapse_dp_auth.admin.sessions import Listed
 
 ROW = {
@@ -265,3 +270,91 @@ def test_an_unreachable_server_stops_the_revocation() -> None:
     with pytest.raises(HomeserverError, match="connection refused"):
         sessions.revoke(Client(), "token", listed, True, io.StringIO())  # type: ignore[arg-type]
     assert calls == ["@a:x"]
+
+
+# -- over HTTP, against small local servers ----------------------------------------------------
+
+
+class Recorder(http.server.ThreadingHTTPServer):
+    """A local HTTP server that keeps every request it receives (request line, headers) and
+    answers with ``respond(path)``: (status, content type, body)."""
+
+    def __init__(self, respond: Callable[[str], tuple[int, str, bytes]]) -> None:
+        self.received: list[str] = []
+        self.respond = respond
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.received.append(f"{self.requestline}\n{self.headers}")
+                status, kind, body = server.respond(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Callable[[str], tuple[int, str, bytes]]], Recorder]]:
+    started: list[Recorder] = []
+
+    def start(respond: Callable[[str], tuple[int, str, bytes]]) -> Recorder:
+        server = Recorder(respond)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
+
+
+def listing_answer(path: str) -> tuple[int, str, bytes]:
+    body = {"sessions": [ROW], "configured_fingerprints": ["0123abcd"]}
+    return 200, "application/json", json.dumps(body).encode()
+
+
+def test_loopback_is_never_reached_through_a_proxy(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    serve: Callable[[Callable[[str], tuple[int, str, bytes]]], Recorder],
+) -> None:
+    """http:// to loopback needs no --allow-insecure-http because it does not cross a network:
+    so it must not go to a proxy from the environment either, which would see the admin token
+    (or a login token) in the clear."""
+    proxy = serve(lambda path: (502, "text/plain", b"proxied"))
+    homeserver = serve(listing_answer)
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, proxy.url)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    token_file = tmp_path / "token"
+    token_file.write_text("syt_admin_secret_token\n", encoding="utf-8")
+    for host in ("127.0.0.1", "localhost"):
+        url = homeserver.url.replace("127.0.0.1", host)
+        code, out, err = run_cli(
+            capsys, "sessions", "list", url, "--admin-token-file", str(token_file)
+        )
+        assert (code, err) == (0, "")
+        assert "1 session(s) created by shared-secret logins" in out
+        code, out, err = run_cli(capsys, "doctor", url)
+        assert "GET /login" not in err  # asked the homeserver, not the proxy
+    assert proxy.received == []
+    assert any("Bearer syt_admin_secret_token" in request for request in homeserver.received)
+    # Another host still goes through the proxy, as with curl.
+    client = HomeserverClient("http://matrix.example.invalid:8008", 5)
+    with pytest.raises(HomeserverError):
+        client.login_types()
+    assert proxy.received[0].startswith("GET http://matrix.example.invalid:8008/_matrix/")

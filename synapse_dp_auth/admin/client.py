@@ -79,7 +79,9 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 class HomeserverClient:
     """The requests the doctor makes, each with one-line errors for everything that can go
-    wrong before a Matrix answer arrives. Proxies come from the environment, as for curl."""
+    wrong before a Matrix answer arrives. Proxies come from the environment, as for curl, except
+    for a loopback host: a request there never leaves this machine (what the check of plain
+    http:// relies on), whatever ``$http_proxy`` says."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
         self.base_url = parse_homeserver_url(base_url)
@@ -88,7 +90,10 @@ class HomeserverClient:
         default_port = 443 if parts.scheme == "https" else 80
         self._where = f"{parts.hostname}:{parts.port or default_port}"
         self._host = parts.hostname or ""
-        self._opener = urllib.request.build_opener(_NoRedirects())
+        handlers: list[urllib.request.BaseHandler] = [_NoRedirects()]
+        if is_loopback_host(self._host):
+            handlers.append(urllib.request.ProxyHandler({}))  # replaces the environment's
+        self._opener = urllib.request.build_opener(*handlers)
 
     def login_types(self) -> list[str]:
         """The types ``GET /login`` lists, in the server's order (clients care about the order)."""
