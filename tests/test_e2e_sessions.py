@@ -9,6 +9,7 @@ the other secret's sessions live. On SQLite with one process, and on PostgreSQL 
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,8 +159,20 @@ def rotate_and_revoke(
     assert main.whoami(kept["access_token"])[0] == 200
 
 
-def test_listing_is_for_server_admins_only() -> None:
-    with Homeserver([module(NEW)]) as main:
+def test_listing_is_for_server_admins_only(tmp_path: Path) -> None:
+    as_token = "as-token-of-a-double-puppet-appservice"
+    registration = {
+        "id": "doublepuppet",
+        "url": None,
+        "as_token": as_token,
+        "hs_token": "hs-token-of-a-double-puppet-appservice",
+        "sender_localpart": "doublepuppet_bot",
+        "rate_limited": False,
+        "namespaces": {"users": [{"regex": "@.*:test\\.local", "exclusive": False}]},
+    }
+    path = tmp_path / "doublepuppet.yaml"
+    path.write_text(json.dumps(registration), encoding="utf-8")
+    with Homeserver([module(NEW)], app_service_config_files=[path]) as main:
         user_id = main.register_user("carol")
         login = token_login(main, user_id, NEW, "m.login.password")
         status, body = list_sessions(main, login["access_token"])
@@ -171,6 +184,14 @@ def test_listing_is_for_server_admins_only() -> None:
         status, body = list_sessions(main, main.admin_token)
         assert status == 200, body
         assert [s["user_id"] for s in body["sessions"]] == [user_id]
+        # An appservice whose namespace holds the admin may act as the admin elsewhere; not
+        # here (its token with ?user_id= of the admin, and without).
+        admin = main.whoami(main.admin_token)[1]["user_id"]
+        assert main.appservice_whoami(as_token, admin)[0] == 200
+        for query in ({"user_id": admin}, {}):
+            status, body = list_sessions(main, as_token, **query)
+            assert (status, body.get("errcode")) == (403, "M_FORBIDDEN"), body
+            assert "Application services cannot list" in body["error"]
 
 
 def test_rotate_list_revoke_on_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
