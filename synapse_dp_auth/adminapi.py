@@ -3,10 +3,11 @@
 ``GET /_synapse/client/synapse_dp_auth/v1/sessions`` (query parameters ``fingerprint``,
 ``user_id``, ``since_ts``) with a server admin's access token answers
 ``{"sessions": [...], "configured_fingerprints": [...]}``, oldest first, at most
-:data:`~synapse_dp_auth.sessions.MAX_ROWS` of them; where more match, the answer also holds
-``next_token``, to be sent back as ``from`` for the next ones (as Synapse's admin API pages). The
-admin command line reads it, so the command line never needs the database; it ends sessions
-through Synapse's own admin API.
+:data:`~synapse_dp_auth.sessions.MAX_ROWS` of them and
+:data:`~synapse_dp_auth.sessions.MAX_ANSWER_BYTES` in all; where more match, the answer also
+holds ``next_token``, to be sent back as ``from`` for the next ones (as Synapse's admin API
+pages). The admin command line reads it, so the command line never needs the database; it ends
+sessions through Synapse's own admin API.
 
 Synapse serves a module's resource on every HTTP listener of every process that loads the module
 (federation and replication listeners included), so this one checks its requester itself: a
@@ -60,15 +61,9 @@ class SessionsResource(DirectServeJsonResource):
             )
         except (sessions.FilterError, UnicodeDecodeError) as error:
             raise SynapseError(400, str(error), "M_INVALID_PARAM") from None
-        page_size = sessions.MAX_ROWS
-        found = await self._recorder.select(which, page_size + 1)
-        answer: dict[str, Any] = {
-            "sessions": [session.to_json() for session in found[:page_size]],
-            "configured_fingerprints": self._configured_fingerprints,
-        }
-        if len(found) > page_size:
-            answer["next_token"] = str(which.start + page_size)
-        return 200, answer
+        page_rows = sessions.MAX_ROWS
+        found = await self._recorder.select(which, page_rows + 1)
+        return 200, sessions.answer_page(found, self._configured_fingerprints, page_rows)
 
 
 def _acts_for_an_appservice(requester: object) -> bool:
