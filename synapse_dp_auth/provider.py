@@ -132,7 +132,7 @@ class SharedSecretAuthProvider:
                 raise
             raise ConfigError(_OAUTH_DELEGATION_REFUSAL) from None
 
-        self._recorder = SessionRecorder(api)
+        self._recorder = SessionRecorder(api, self._now_msec, config.login_records_retention_ms)
         self._recorder.start()
         self._device_check = DeviceCheck(self._recorder)
         self._device_check.register(api)

@@ -14,6 +14,10 @@ The table is created at start-up and, should a record or a listing come first, b
 statement; once per process, by every process, so a worker never depends on the main process
 having started first. ``CREATE ... IF NOT EXISTS`` run by two processes at once can still fail
 on PostgreSQL; the second attempt then finds the table.
+
+Records of ended sessions older than ``login_records_retention_period`` are deleted by the
+process that runs Synapse's background tasks, every :data:`PRUNE_INTERVAL_MS`, in short
+transactions of :data:`~synapse_dp_auth.sessions.PRUNE_BATCH` records.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ FLUSH_ATTEMPTS = 60
 #: The most records held for another attempt; beyond it the oldest are given up (a database
 #: that stays down must not make Synapse run out of memory).
 MAX_PENDING = 100_000
+
+#: How often records past their retention period are looked for (milliseconds).
+PRUNE_INTERVAL_MS = 60 * 60 * 1000
 
 #: Logins between Synapse's auth check and its creation of the device, at most (see
 #: :class:`DeviceCheck`); a login that fails in between leaves its entry until pushed out.
@@ -78,14 +85,18 @@ class _Pending:
 
 
 class SessionRecorder:
-    def __init__(self, api: ModuleApi) -> None:
+    def __init__(
+        self, api: ModuleApi, now_msec: Callable[[], int], retention_ms: int | None
+    ) -> None:
         self._api = api
+        self._now_msec = now_msec
+        self._retention_ms = retention_ms
         self._schema_ready = False
         self._queue: list[sessions.Session] = []
         self._retry: list[_Pending] = []
 
     def start(self) -> None:
-        """Create the table now, write the queue periodically and at shutdown."""
+        """Create the table now, write the queue periodically and at shutdown, prune."""
         run_in_background(self._api, "synapse_dp_auth_create_sessions_table", self._ensure_schema)
         self._api.looping_background_call(
             self.flush,
@@ -93,6 +104,11 @@ class SessionRecorder:
             desc="synapse_dp_auth_record_sessions",
             run_on_all_instances=True,
         )
+        if self._retention_ms is not None:
+            # Only on the process that runs Synapse's background tasks: one prune at a time.
+            self._api.looping_background_call(
+                self.prune, PRUNE_INTERVAL_MS, desc="synapse_dp_auth_prune_records"
+            )
         # The homeserver's own reactor where it has one (Synapse's harness gives each test
         # homeserver its own, which the process-wide one would otherwise keep alive). Twisted
         # declares the method on an interface, which mypy reads with the wrong arity.
@@ -178,6 +194,30 @@ class SessionRecorder:
             "synapse_dp_auth_device_exists", sessions.device_exists, user_id, device_id
         )
         return exists
+
+    async def prune(self) -> int:
+        """Delete the records of ended sessions older than the retention period, a batch per
+        transaction; returns how many."""
+        if self._retention_ms is None:
+            return 0
+        await self._ensure_schema()
+        before_ts = self._now_msec() - self._retention_ms
+        after: tuple[int, int] | None = None
+        total = 0
+        while True:
+            deleted, after = await self._api.run_db_interaction(
+                "synapse_dp_auth_prune_records", sessions.prune_batch, before_ts, after
+            )
+            total += deleted
+            if after is None:
+                break
+        if total:
+            logger.info(
+                "synapse_dp_auth: deleted %d record(s) of shared-secret logins whose devices are"
+                " gone, older than login_records_retention_period",
+                total,
+            )
+        return total
 
     async def _ensure_schema(self) -> None:
         if self._schema_ready:

@@ -6,7 +6,7 @@ secret_fingerprint`) and when; never the token. The table lives in Synapse's own
 main process and its workers share it. Every statement here is valid on SQLite and PostgreSQL
 (Synapse turns the ``?`` placeholders into what its database driver expects), except the one
 column definition that differs (:func:`schema`). The functions take a DB-API cursor (Synapse's
-transaction, or ``sqlite3`` in tests) and nothing else: no Synapse import. One statement reads
+transaction, or ``sqlite3`` in tests) and nothing else: no Synapse import. Two statements read
 Synapse's own ``devices`` table (``user_id``, ``device_id``: its primary key since 2016).
 """
 
@@ -75,6 +75,8 @@ class Cursor(Protocol):
 
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
     def fetchall(self) -> list[tuple[Any, ...]]: ...
+    @property
+    def rowcount(self) -> int: ...
 
 
 @attr.s(frozen=True, auto_attribs=True, kw_only=True)
@@ -303,3 +305,40 @@ def device_exists(txn: Cursor, user_id: str, device_id: str) -> bool:
     Synapse will not create a device whose ID one of them holds)."""
     txn.execute("SELECT 1 FROM devices WHERE user_id = ? AND device_id = ?", [user_id, device_id])
     return bool(txn.fetchall())
+
+
+#: Records looked at per transaction of a prune: each transaction stays short, so logins and
+#: Synapse's own queries never wait long for the database (SQLite has one connection).
+PRUNE_BATCH = 1000
+
+
+def prune_batch(
+    txn: Cursor, before_ts: int, after: tuple[int, int] | None
+) -> tuple[int, tuple[int, int] | None]:
+    """Delete, of the next :data:`PRUNE_BATCH` records logged in before ``before_ts`` (after
+    ``after`` in the listing's order), those whose device no longer exists.
+
+    A record of a device that still exists is kept whatever its age: it is what a revocation
+    needs. Returns how many were deleted and where the next batch starts (``None``: done).
+    """
+    conditions, parameters = ["logged_in_ts < ?"], [before_ts]
+    if after is not None:
+        conditions.append("(logged_in_ts, id) > (?, ?)")
+        parameters.extend(after)
+    where = " AND ".join(conditions)
+    txn.execute(
+        f"SELECT logged_in_ts, id FROM {TABLE} WHERE {where}"  # noqa: S608 - constants only
+        " ORDER BY logged_in_ts, id LIMIT ?",
+        [*parameters, PRUNE_BATCH],
+    )
+    keys = txn.fetchall()
+    if not keys:
+        return 0, None
+    last = (int(keys[-1][0]), int(keys[-1][1]))
+    txn.execute(
+        f"DELETE FROM {TABLE} WHERE {where} AND (logged_in_ts, id) <= (?, ?)"  # noqa: S608
+        f" AND NOT EXISTS (SELECT 1 FROM devices WHERE devices.user_id = {TABLE}.user_id"
+        f" AND devices.device_id = {TABLE}.device_id)",
+        [*parameters, *last],
+    )
+    return max(txn.rowcount, 0), last if len(keys) == PRUNE_BATCH else None

@@ -163,6 +163,45 @@ class MigrationTests(unittest.TestCase):
         self.assertIn("id INTEGER PRIMARY KEY", sessions.schema(postgres=False)[0])
 
 
+class PruneTests(unittest.TestCase):
+    """Records of ended sessions (no row in Synapse's ``devices``) older than the cut-off go."""
+
+    def setUp(self) -> None:
+        self.db = sqlite3.connect(":memory:")
+        self.txn = self.db.cursor()
+        sessions.create_schema(self.txn, postgres=False)
+        # The two columns of Synapse's own table that the statement reads.
+        self.txn.execute("CREATE TABLE devices (user_id TEXT, device_id TEXT)")
+
+    def prune(self, before_ts: int) -> tuple[int, int]:
+        """(deleted, transactions) for a whole prune."""
+        after, deleted, batches = None, 0, 0
+        while True:
+            count, after = sessions.prune_batch(self.txn, before_ts, after)
+            deleted, batches = deleted + count, batches + 1
+            if after is None:
+                return deleted, batches
+
+    def test_only_old_records_of_devices_that_are_gone(self) -> None:
+        rows = [
+            session("@a:x", "GONE_OLD", "f", 1000),
+            session("@a:x", "ALIVE_OLD", "f", 1000),
+            session("@a:x", "GONE_NEW", "f", 9000),
+        ]
+        sessions.record_all(self.txn, rows)
+        self.txn.execute("INSERT INTO devices VALUES ('@a:x', 'ALIVE_OLD')")
+        self.assertEqual(self.prune(5000), (1, 1))
+        left = sessions.select(self.txn, SessionFilter(), 10)
+        self.assertEqual([row.device_id for row in left], ["ALIVE_OLD", "GONE_NEW"])
+
+    def test_in_batches(self) -> None:
+        count = 2 * sessions.PRUNE_BATCH + 5
+        sessions.record_all(self.txn, [session("@a:x", f"D{n}", "f", n) for n in range(count)])
+        self.txn.execute("INSERT INTO devices VALUES ('@a:x', 'D3')")
+        self.assertEqual(self.prune(10**9), (count - 1, 3))
+        self.assertEqual(len(sessions.select(self.txn, SessionFilter(), 10)), 1)
+
+
 #: Characters that JSON escapes to the most bytes: 12 (a surrogate pair) or 6 (a control).
 WIDE, CONTROL = "\U0001f600", "\x01"
 

@@ -17,7 +17,7 @@ from harness_support import (
 from prometheus_client import REGISTRY
 
 from synapse_dp_auth import recorder, sessions
-from synapse_dp_auth.recorder import FLUSH_INTERVAL_MS, DeviceCheck
+from synapse_dp_auth.recorder import FLUSH_INTERVAL_MS, PRUNE_INTERVAL_MS, DeviceCheck
 from synapse_dp_auth.token import secret_fingerprint
 
 LOGGER = "synapse_dp_auth"
@@ -321,3 +321,94 @@ class AdminResourceTests(ModuleTestCase):
         whole = self.listing("", self.admin_token)
         self.assertEqual([s["device_id"] for s in whole.json_body["sessions"]], devices)
         self.assertNotIn("next_token", whole.json_body)
+
+
+#: Prunes run each hour after start-up.
+HOUR = PRUNE_INTERVAL_MS / 1000
+
+
+class RetentionTests(ModuleTestCase):
+    """Records of ended sessions older than login_records_retention_period are deleted by the
+    module in the background; those of devices that still exist stay, whatever their age."""
+
+    module_config: ClassVar[dict[str, Any] | None] = {
+        "shared_secret": SECRET,
+        "login_records_retention_period": "2h",
+    }
+
+    def test_old_records_of_ended_sessions_go(self) -> None:
+        start = self.reactor.seconds()
+        self.reactor.advance(1)
+        for name in ("ENDED", "ALIVE"):
+            self.token_login(name)
+        self.end_session("ENDED")
+        self.run_until(start + 1.5 * HOUR)
+        self.token_login("ENDED_LATER")
+        self.end_session("ENDED_LATER")
+        # The prunes at 1 h and 2 h find nothing older than 2 h that has ended.
+        self.run_until(start + 2.5 * HOUR)
+        self.assertEqual(self.device_ids(), ["ENDED", "ALIVE", "ENDED_LATER"])
+        with self.captured_logs(LOGGER) as logs:
+            self.run_until(start + 3.5 * HOUR)
+        self.assertEqual(self.device_ids(), ["ALIVE", "ENDED_LATER"])
+        self.assertEqual(
+            logs.messages(LOGGER),
+            [
+                "synapse_dp_auth: deleted 1 record(s) of shared-secret logins whose devices are"
+                " gone, older than login_records_retention_period"
+            ],
+        )
+
+    def run_until(self, seconds: float) -> None:
+        """Let the reactor's time pass a minute at a time (prunes run at their own times)."""
+        while self.reactor.seconds() < seconds:
+            self.reactor.advance(min(60, seconds - self.reactor.seconds()))
+
+    def token_login(self, device_id: str) -> None:
+        body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
+        body["device_id"] = device_id
+        channel = self.post_login(body)
+        self.assertEqual(channel.code, 200, channel.json_body)
+
+    def end_session(self, device_id: str) -> None:
+        """Delete the device, as a logout or a revocation does."""
+        handler = self.hs.get_device_handler()
+        self.get_success(handler.delete_devices(self.alice, [device_id]))
+
+    def device_ids(self) -> list[str]:
+        pool = self.hs.get_datastores().main.db_pool
+        found = self.get_success(
+            pool.runInteraction("t", sessions.select, sessions.SessionFilter(), 10)
+        )
+        return [row.device_id for row in found]
+
+    def test_in_short_transactions(self) -> None:
+        """Each transaction deletes a batch; between them the reactor serves others."""
+        self.run_until(self.reactor.seconds() + 2.5 * HOUR)  # the clock past the retention
+        pool = self.hs.get_datastores().main.db_pool
+        old = [
+            sessions.Session(
+                user_id=self.alice,
+                device_id=f"D{number}",
+                login_type=PASSWORD,
+                secret_fingerprint="0123abcd",
+                logged_in_ts=number,
+            )
+            for number in range(25)
+        ]
+        self.get_success(pool.runInteraction("t", sessions.record_all, old))
+        calls = []
+        real = sessions.prune_batch
+
+        def counted(*args: Any) -> Any:
+            calls.append(args)
+            return real(*args)
+
+        with (
+            mock.patch.object(sessions, "PRUNE_BATCH", 10),
+            mock.patch.object(sessions, "prune_batch", counted),
+        ):
+            self.reactor.advance(PRUNE_INTERVAL_MS / 1000)
+            self.pump()  # each transaction completes on a later turn of the reactor
+        self.assertEqual(len(calls), 3)
+        self.assertEqual(self.device_ids(), [])

@@ -1,5 +1,5 @@
 """The session records' SQL on a real PostgreSQL server (no Synapse): the table, the move of the
-old table's records (also with two processes at once), keyset pages served by an index.
+old table's records (also with two processes at once), keyset pages served by an index, pruning.
 
 The statements go through a cursor that turns ``?`` into ``%s``, as Synapse's own does for
 psycopg2.
@@ -207,3 +207,24 @@ def test_two_processes_moving_at_once_copy_once(connect: Any, table_exists: bool
     count = Cursor(second)
     count.execute(f"SELECT COUNT(*) FROM {sessions.TABLE}")  # noqa: S608 - a constant
     assert count.fetchall() == [(500,)]
+
+
+def test_prune_batches(connect: Any) -> None:
+    connection = connect()
+    txn = Cursor(connection)
+    sessions.create_schema(txn, postgres=True)
+    txn.execute("CREATE TABLE devices (user_id TEXT, device_id TEXT)")
+    count = sessions.PRUNE_BATCH + 5
+    sessions.record_all(txn, [session("@a:x", f"D{n}", n) for n in range(count)])
+    txn.execute("INSERT INTO devices VALUES ('@a:x', 'D3'), ('@a:x', 'D1004')")
+    after, deleted = None, 0
+    while True:
+        batch_deleted, after = sessions.prune_batch(txn, 1000, after)
+        deleted += batch_deleted
+        if after is None:
+            break
+    # Older than 1000 ms and device gone: D0..D999 except D3.
+    assert deleted == 999
+    left = [row.device_id for row in sessions.select(txn, SessionFilter(), 20)]
+    assert left[:2] == ["D3", "D1000"]
+    assert len(sessions.select(txn, SessionFilter(), 10_000)) == 6

@@ -17,7 +17,7 @@ from synapse_dp_auth.admin.families import FAMILIES, Choice
 from synapse_dp_auth.admin.files import SourceError
 from synapse_dp_auth.admin.files import read_yaml as read_yaml_file
 from synapse_dp_auth.admin.registration import ServerNameError, validate_server_name
-from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, parse_config
+from synapse_dp_auth.config import RETENTION_KEY, ConfigValueError, DpAuthConfig, parse_config
 from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 
 MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
@@ -320,6 +320,13 @@ def _check_our_entry(
         show("allowed_users", "every local user")
     else:
         show("allowed_users", ", ".join(repr(p.pattern) for p in parsed.allowed_users))
+    retention = parsed.login_records_retention_ms
+    show(
+        RETENTION_KEY,
+        "for ever"
+        if retention is None
+        else f"{retention / 86_400_000:g} days after the session ends",
+    )
     for warning in parsed.warnings:
         report.warning(warning)
     return parsed
