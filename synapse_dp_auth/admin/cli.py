@@ -406,10 +406,13 @@ def command_sessions(args: argparse.Namespace, out: TextIO) -> int:
             " say so with --since 1970-01-01)",
             EXIT_USAGE,
         )
+    if args.include_reused_devices and args.action != "revoke":
+        raise CliError(f"{sessions.REUSED_FLAG} is for revoke", EXIT_USAGE)
     admin_token = read_admin_token(args.admin_token_file)
-    listed = sessions.list_sessions(client, admin_token, filters, out)
     if args.action == "revoke":
-        sessions.revoke(client, admin_token, listed, args.yes, out)
+        sessions.revoke(client, admin_token, filters, args.yes, out, args.include_reused_devices)
+    else:
+        sessions.list_sessions(client, admin_token, filters, out)
     return EXIT_OK
 
 
@@ -623,6 +626,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument(
         "--yes", action="store_true", help="with revoke: really delete the devices"
+    )
+    listing.add_argument(
+        sessions.REUSED_FLAG,
+        action="store_true",
+        help="with revoke: also delete devices the logins did not create (the client named a"
+        " device the user had, e.g. their phone; listed with what deleting them costs), and those"
+        " whose records do not say",
     )
     _add_connection_options(
         listing,
