@@ -27,7 +27,33 @@ _BOOL_DEFAULTS = {
     "allow_appservice_users": False,
     "allow_admins": True,
 }
-KNOWN_KEYS = ("shared_secret", "shared_secret_path", *_BOOL_DEFAULTS, "allowed_users")
+RETENTION_KEY = "login_records_retention_period"
+KNOWN_KEYS = (
+    "shared_secret",
+    "shared_secret_path",
+    *_BOOL_DEFAULTS,
+    "allowed_users",
+    RETENTION_KEY,
+)
+
+#: The units of a duration, as in Synapse's own config (a bare number is milliseconds).
+_DURATION_UNITS = {
+    "s": 1000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 7 * 86_400_000,
+    "y": 365 * 86_400_000,
+}
+_HOUR_MS = _DURATION_UNITS["h"]
+#: A thousand years: longer cannot be meant, and the cut-off must stay a BIGINT.
+_LONGEST_RETENTION_MS = 1000 * _DURATION_UNITS["y"]
+
+#: How long the record of a login is kept once its device is gone (90 days; a record of a device
+#: that still exists is kept whatever its age: revoking needs it). After that the record is
+#: history only: which accounts a secret logged in as, and when, for looking into a leak found
+#: late.
+DEFAULT_RETENTION_MS = 90 * _DURATION_UNITS["d"]
 
 
 class ConfigValueError(ValueError):
@@ -52,6 +78,8 @@ class DpAuthConfig:
     allow_admins: bool = True
     #: Patterns a user ID must fully match; ``None`` allows every local user.
     allowed_users: tuple[re.Pattern[str], ...] | None = None
+    #: How long records of ended sessions are kept, in ms; ``None``: for ever.
+    login_records_retention_ms: int | None = DEFAULT_RETENTION_MS
     #: Things an admin should hear about at start-up, though they do not stop Synapse.
     warnings: tuple[str, ...] = attr.ib(default=(), eq=False)
 
@@ -98,6 +126,7 @@ def parse_config(raw: Mapping[str, Any] | None) -> DpAuthConfig:
         secrets=tuple(secret.encode("utf-8") for secret in secrets),
         shared_secret_path=path,
         allowed_users=_patterns(raw),
+        login_records_retention_ms=_retention(raw),
         warnings=tuple(warnings),
         **flags,
     )
@@ -184,6 +213,37 @@ def _read_secret_file(path: str, warnings: list[str]) -> list[str]:
             f" chmod 600 {path}"
         )
     return secrets
+
+
+def _retention(raw: Mapping[str, Any]) -> int | None:
+    """``login_records_retention_period``: a duration as in Synapse's config, or null (for ever)."""
+    value = raw.get(RETENTION_KEY, DEFAULT_RETENTION_MS)
+    if value is None:
+        return None
+    hint = (
+        "a duration such as 90d, 12w or 1y (or null to keep the records for ever); a bare"
+        " number is milliseconds, as in Synapse's config"
+    )
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConfigValueError(RETENTION_KEY, f"must be {hint}, not {_kind(value)}")
+    if isinstance(value, int):
+        ms = value
+    else:
+        text = value.strip()
+        number, unit = (text[:-1], text[-1]) if text[-1:] in _DURATION_UNITS else (text, "")
+        # At most 16 digits: a longer number cannot be in range, and int() of thousands of
+        # digits is refused by Python anyway.
+        if not (number.isascii() and number.isdigit() and len(number) <= 16):
+            shown = repr(value) if len(value) <= 20 else f"a string of {len(value)} characters"
+            raise ConfigValueError(RETENTION_KEY, f"must be {hint}, not {shown}")
+        ms = int(number) * _DURATION_UNITS.get(unit, 1)
+    if not _HOUR_MS <= ms <= _LONGEST_RETENTION_MS:
+        raise ConfigValueError(
+            RETENTION_KEY,
+            f"must be at least an hour and at most 1000y (it is {ms} ms); null keeps the"
+            " records for ever",
+        )
+    return ms
 
 
 def _patterns(raw: Mapping[str, Any]) -> tuple[re.Pattern[str], ...] | None:

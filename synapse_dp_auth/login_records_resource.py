@@ -3,10 +3,16 @@
 ``GET /_synapse/client/synapse_dp_auth/v1/sessions`` (query parameters ``fingerprint``,
 ``user_id``, ``since_ts``) with a server admin's access token answers
 ``{"sessions": [...], "configured_fingerprints": [...]}``, oldest first, at most
-:data:`~synapse_dp_auth.login_records.MAX_ROWS` of them; where more match, the answer also holds
-``next_token``, to be sent back as ``from`` for the next ones (as Synapse's admin API pages). The
-admin command line reads it, so the command line never needs the database; it ends sessions
-through Synapse's own admin API.
+:data:`~synapse_dp_auth.login_records.MAX_ROWS` of them and
+:data:`~synapse_dp_auth.login_records.MAX_ANSWER_BYTES` in all; where more match, the answer also
+holds ``next_token``, to be sent back as ``from`` for the next ones (as Synapse's admin API
+pages). The admin command line reads it, so the command line never needs the database; it ends
+sessions through Synapse's own admin API.
+
+Synapse serves a module's resource on every HTTP listener of every process that loads the module
+(federation and replication listeners included), so this one checks its requester itself: a
+server admin's own access token, never an application service's (whose ``as_token`` with
+``?user_id=`` would otherwise act as any admin in its namespace).
 """
 
 from __future__ import annotations
@@ -37,6 +43,13 @@ class SessionsResource(DirectServeJsonResource):
 
     async def _async_render_GET(self, request: SynapseRequest) -> tuple[int, dict[str, Any]]:
         requester = await self._api.get_user_by_req(request)
+        if _acts_for_an_appservice(requester):
+            raise SynapseError(
+                403,
+                "Application services cannot list shared-secret sessions: use a server admin's"
+                " own access token",
+                "M_FORBIDDEN",
+            )
         if not await self._api.is_user_admin(requester.user.to_string()):
             raise SynapseError(403, "You are not a server admin", "M_FORBIDDEN")
         try:
@@ -48,12 +61,16 @@ class SessionsResource(DirectServeJsonResource):
             )
         except (login_records.FilterError, UnicodeDecodeError) as error:
             raise SynapseError(400, str(error), "M_INVALID_PARAM") from None
-        page_size = login_records.MAX_ROWS
-        found = await self._recorder.select(which, page_size + 1)
-        answer: dict[str, Any] = {
-            "sessions": [session.to_json() for session in found[:page_size]],
-            "configured_fingerprints": self._configured_fingerprints,
-        }
-        if len(found) > page_size:
-            answer["next_token"] = str(which.start + page_size)
-        return 200, answer
+        page_rows = login_records.MAX_ROWS
+        found = await self._recorder.select(which, page_rows + 1)
+        return 200, login_records.answer_page(found, self._configured_fingerprints, page_rows)
+
+
+def _acts_for_an_appservice(requester: object) -> bool:
+    """Whether the request was made with an application service's token. Synapse's requester
+    names it ``app_service_id`` (1.140 and later, in Rust) or ``app_service`` (before); where it
+    has neither, this cannot tell, and says yes: the resource then refuses (fails closed)."""
+    for name in ("app_service_id", "app_service"):
+        if hasattr(requester, name):
+            return getattr(requester, name) is not None
+    return True

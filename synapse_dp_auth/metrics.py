@@ -16,6 +16,12 @@ LOGIN_ATTEMPTS = Counter(
     labelnames=["login_type", "outcome"],
 )
 
+LOGIN_RECORDS_LOST = Counter(
+    "synapse_dp_auth_login_records_lost",
+    "Records of shared-secret logins given up after failed writes to the database: those"
+    " sessions are missing from `synapse_dp_auth sessions` (the 'accepted' log lines name them)",
+)
+
 
 def count_attempt(login_type: str, outcome: Outcome) -> None:
     LOGIN_ATTEMPTS.labels(login_type=login_type, outcome=outcome.value).inc()

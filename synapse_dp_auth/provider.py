@@ -19,7 +19,7 @@ from synapse.module_api.errors import ConfigError
 
 from synapse_dp_auth import logfilter, login_records, uia
 from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, parse_config
-from synapse_dp_auth.login_recorder import SessionRecorder
+from synapse_dp_auth.login_recorder import DeviceCheck, SessionRecorder
 from synapse_dp_auth.login_records_resource import PATH as SESSIONS_PATH
 from synapse_dp_auth.login_records_resource import SessionsResource
 from synapse_dp_auth.metrics import count_attempt
@@ -132,8 +132,10 @@ class SharedSecretAuthProvider:
                 raise
             raise ConfigError(_OAUTH_DELEGATION_REFUSAL) from None
 
-        self._recorder = SessionRecorder(api)
+        self._recorder = SessionRecorder(api, self._now_msec, config.login_records_retention_ms)
         self._recorder.start()
+        self._device_check = DeviceCheck(self._recorder)
+        self._device_check.register(api)
         api.register_web_resource(
             SESSIONS_PATH, SessionsResource(api, self._recorder, self._fingerprints)
         )
@@ -220,6 +222,7 @@ class SharedSecretAuthProvider:
                 self._fingerprints[secret_index],
             )
             return account.user_id, None
+        self._device_check.expect(account.user_id)
         return account.user_id, self._after_login(
             login_type, self._fingerprints[secret_index], account.user_id
         )
@@ -227,9 +230,10 @@ class SharedSecretAuthProvider:
     def _after_login(self, login_type: str, fingerprint: str, user_id: str) -> AfterLogin:
         """What Synapse calls with the login's response, once the device exists.
 
-        It records the session (so an admin can end it after a leak) and logs the acceptance
-        with the device; with ``ui_auth.session_timeout`` set, the UIA guard's own step runs
-        first. Only ``POST /login`` calls it.
+        It records the session (so an admin can end it after a leak), with whether the login
+        created the device (:class:`~synapse_dp_auth.login_recorder.DeviceCheck`), and logs the
+        acceptance with the device; with ``ui_auth.session_timeout`` set, the UIA guard's own
+        step runs first. Only ``POST /login`` calls it.
         """
         guard_step = self._uia_guard.after_login if self._uia_guard else None
 
@@ -237,6 +241,7 @@ class SharedSecretAuthProvider:
             if guard_step is not None:
                 await guard_step(login_response)
             device_id = str(login_response.get("device_id"))
+            created_device = self._device_check.created_device(user_id)
             self._recorder.record(
                 login_records.Session(
                     user_id=user_id,
@@ -244,12 +249,14 @@ class SharedSecretAuthProvider:
                     login_type=login_type,
                     secret_fingerprint=fingerprint,
                     logged_in_ts=self._now_msec(),
+                    created_device=created_device,
                 )
             )
             logger.info(
-                "Shared-secret login as %s accepted (%s) on device %s, secret %s",
+                "Shared-secret login as %s accepted (%s) on %s %s, secret %s",
                 user_id,
                 login_type,
+                _DEVICE_WORDS[created_device],
                 _printable(device_id),
                 fingerprint,
             )
@@ -322,5 +329,8 @@ def _describe(value: object) -> str:
         return f"a string of {len(value)} characters"
     return "null" if value is None else f"a JSON {_JSON_KINDS.get(type(value), 'value')}"
 
+
+#: How the "accepted" log line names the device, by whether the login created it.
+_DEVICE_WORDS = {True: "new device", False: "existing device", None: "device"}
 
 _JSON_KINDS = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}

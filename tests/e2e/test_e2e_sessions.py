@@ -9,13 +9,14 @@ the other secret's sessions live. On SQLite with one process, and on PostgreSQL 
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import worker_deployment
+from e2e_support import password_login_device, worker_deployment
 
 from synapse_dp_auth.admin import cli
 from synapse_dp_auth.login_records import ADMIN_PATH as PATH
@@ -35,17 +36,24 @@ def module(*secrets: str) -> dict[str, Any]:
     }
 
 
-def token_login(endpoint: ClientListener, user_id: str, secret: str, login_type: str) -> JsonDict:
+def token_login(
+    endpoint: ClientListener,
+    user_id: str,
+    secret: str,
+    login_type: str,
+    device_id: str | None = None,
+) -> JsonDict:
     field = "token" if login_type == "com.devture.shared_secret_auth" else "password"
-    status, body = endpoint.login(
-        {
-            "type": login_type,
-            "identifier": {"type": "m.id.user", "user": user_id},
-            field: make_token(secret, user_id),
-        }
-    )
-    assert status == 200, body
-    return body
+    body: JsonDict = {
+        "type": login_type,
+        "identifier": {"type": "m.id.user", "user": user_id},
+        field: make_token(secret, user_id),
+    }
+    if device_id is not None:
+        body["device_id"] = device_id
+    status, answer = endpoint.login(body)
+    assert status == 200, answer
+    return answer
 
 
 def list_sessions(main: Homeserver, access_token: str, **query: str) -> tuple[int, JsonDict]:
@@ -68,6 +76,23 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, out
 
 
+def upload_device_keys(
+    homeserver: Homeserver, access_token: str, user_id: str, device: str
+) -> None:
+    """What a client with encryption does first: its device's identity keys."""
+    keys = {
+        "user_id": user_id,
+        "device_id": device,
+        "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+        "keys": {f"curve25519:{device}": "A" * 43, f"ed25519:{device}": "B" * 43},
+        "signatures": {user_id: {f"ed25519:{device}": "C" * 86}},
+    }
+    status, body = homeserver.post(
+        "/_matrix/client/v3/keys/upload", {"device_keys": keys}, access_token
+    )
+    assert status == 200, body
+
+
 def rotate_and_revoke(
     main: Homeserver,
     login_via: ClientListener,
@@ -76,11 +101,18 @@ def rotate_and_revoke(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The whole story; ``restart(modules)`` restarts the deployment with new config."""
-    alice, bob = main.register_user("alice"), main.register_user("bob")
+    alice = main.register_user("alice")
+    bob = main.register_user("bob", password="bob's own password")
+    root = main.whoami(main.admin_token)[1]["user_id"]
+    # Bob's phone, with its encryption keys; a login with the old secret names it.
+    phone = password_login_device(main, bob, "bob's own password", "PHONE")
+    upload_device_keys(main, phone, bob, "PHONE")
     old_sessions = [
         token_login(login_via, alice, OLD, "com.devture.shared_secret_auth"),
         token_login(login_via, bob, OLD, "m.login.password"),
+        token_login(login_via, root, OLD, "m.login.password"),
     ]
+    on_phone = token_login(login_via, bob, OLD, "m.login.password", device_id="PHONE")
     kept = token_login(login_via, alice, NEW, "m.login.password")
 
     restart([module(NEW)])
@@ -89,14 +121,17 @@ def rotate_and_revoke(
         {"type": "m.login.password", "user": alice, "password": make_token(OLD, alice)}
     )
     assert status == 403
-    for login in [*old_sessions, kept]:
+    for login in [*old_sessions, on_phone, kept]:
         assert main.whoami(login["access_token"])[0] == 200
 
     status, listing = list_sessions(main, main.admin_token, fingerprint=OLD_FP)
     assert status == 200, listing
     assert listing["configured_fingerprints"] == [NEW_FP]
-    assert sorted((s["user_id"], s["device_id"]) for s in listing["sessions"]) == sorted(
-        (login["user_id"], login["device_id"]) for login in old_sessions
+    assert sorted(
+        (s["user_id"], s["device_id"], s["created_device"]) for s in listing["sessions"]
+    ) == sorted(
+        [(login["user_id"], login["device_id"], True) for login in old_sessions]
+        + [(bob, "PHONE", False)]
     )
     assert {s["secret_fingerprint"] for s in listing["sessions"]} == {OLD_FP}
     assert {s["login_type"] for s in listing["sessions"]} == {
@@ -118,9 +153,9 @@ def rotate_and_revoke(
     token_file.write_text(main.admin_token + "\n")
     command = ["sessions", "--admin-token-file", str(token_file), "--fingerprint", OLD_FP]
     _, out = run_cli(capsys, command[0], "list", main.url, *command[1:])
-    heading, *table = out.splitlines()
-    assert heading == (
-        "2 session(s) created by shared-secret logins"
+    *table, summary = out.splitlines()
+    assert summary == (
+        "4 session(s) created by shared-secret logins"
         f" (fingerprints of the secrets configured now: {NEW_FP})"
     )
     assert table[0].split() == [
@@ -129,37 +164,74 @@ def rotate_and_revoke(
         "(UTC)",
         "USER",
         "DEVICE",
+        "NEW",
+        "DEVICE",
         "LOGIN",
         "TYPE",
         "SECRET",
     ]
-    rows = sorted(line.split()[2:6] for line in table[1:])
+    rows = sorted(line.split()[2:7] for line in table[1:])
     assert rows == sorted(
-        [login["user_id"], login["device_id"], login_type, OLD_FP]
-        for login, login_type in zip(
-            old_sessions, ["com.devture.shared_secret_auth", "m.login.password"], strict=True
-        )
+        [
+            [login["user_id"], login["device_id"], "yes", login_type, OLD_FP]
+            for login, login_type in zip(
+                old_sessions,
+                ["com.devture.shared_secret_auth", "m.login.password", "m.login.password"],
+                strict=True,
+            )
+        ]
+        + [[bob, "PHONE", "no", "m.login.password", OLD_FP]]
     )
     assert all(line.endswith(f"{OLD_FP} (no longer configured)") for line in table[1:])
 
     _, out = run_cli(capsys, command[0], "revoke", main.url, *command[1:])
-    assert "Dry run: would delete 2 device(s) of 2 user(s)" in out
-    for login in [*old_sessions, kept]:
+    assert "Dry run: would delete 3 device(s) that 3 shared-secret login(s) created" in out
+    assert f"Warning: 1 of these users are server admins ({root})" in out
+    (described,) = [line for line in out.splitlines() if line.startswith("Device PHONE")]
+    assert described.startswith(f'Device PHONE of {bob} (named "PHONE"') or described.startswith(
+        f"Device PHONE of {bob} (no name"
+    )
+    assert "the login reused this device, which existed before it" in described
+    assert "it has end-to-end encryption keys: deleting it destroys them" in described
+    for login in [*old_sessions, on_phone, kept]:
         assert main.whoami(login["access_token"])[0] == 200
 
     _, out = run_cli(capsys, command[0], "revoke", main.url, *command[1:], "--yes")
-    assert "Revoked 2 session(s)." in out
+    assert "Revoked 3 session(s): deleted the 3 device(s) the logins created." in out
+    assert "to delete them too, add --include-reused-devices" in out
     for login in old_sessions:
         assert main.whoami(login["access_token"])[0] == 401
+    # Bob's phone lives on (the old secret's session on it too: it is the same device).
+    assert main.whoami(phone)[0] == 200
     assert main.whoami(kept["access_token"])[0] == 200
     # Again: the devices are gone already, and nothing else is touched.
     _, out = run_cli(capsys, command[0], "revoke", main.url, *command[1:], "--yes")
-    assert "Revoked 2 session(s)." in out
+    assert "Revoked 3 session(s)" in out
+    assert main.whoami(kept["access_token"])[0] == 200
+    assert main.whoami(phone)[0] == 200
+    # The admin decides the phone goes too.
+    reused = "--include-reused-devices"
+    _, out = run_cli(capsys, command[0], "revoke", main.url, *command[1:], "--yes", reused)
+    assert "they are deleted too (--include-reused-devices)" in out
+    assert main.whoami(phone)[0] == 401
+    assert main.whoami(on_phone["access_token"])[0] == 401
     assert main.whoami(kept["access_token"])[0] == 200
 
 
-def test_listing_is_for_server_admins_only() -> None:
-    with Homeserver([module(NEW)]) as main:
+def test_listing_is_for_server_admins_only(tmp_path: Path) -> None:
+    as_token = "as-token-of-a-double-puppet-appservice"
+    registration = {
+        "id": "doublepuppet",
+        "url": None,
+        "as_token": as_token,
+        "hs_token": "hs-token-of-a-double-puppet-appservice",
+        "sender_localpart": "doublepuppet_bot",
+        "rate_limited": False,
+        "namespaces": {"users": [{"regex": "@.*:test\\.local", "exclusive": False}]},
+    }
+    path = tmp_path / "doublepuppet.yaml"
+    path.write_text(json.dumps(registration), encoding="utf-8")
+    with Homeserver([module(NEW)], app_service_config_files=[path]) as main:
         user_id = main.register_user("carol")
         login = token_login(main, user_id, NEW, "m.login.password")
         status, body = list_sessions(main, login["access_token"])
@@ -168,9 +240,21 @@ def test_listing_is_for_server_admins_only() -> None:
         assert status == 401, body
         status, body = list_sessions(main, main.admin_token, since_ts="yesterday")
         assert (status, body.get("errcode")) == (400, "M_INVALID_PARAM"), body
+        for value in ("9" * 5000, "1_" + "9" * 5000):
+            for name in ("since_ts", "from"):
+                status, body = list_sessions(main, main.admin_token, **{name: value})
+                assert (status, body.get("errcode")) == (400, "M_INVALID_PARAM"), body
         status, body = list_sessions(main, main.admin_token)
         assert status == 200, body
         assert [s["user_id"] for s in body["sessions"]] == [user_id]
+        # An appservice whose namespace holds the admin may act as the admin elsewhere; not
+        # here (its token with ?user_id= of the admin, and without).
+        admin = main.whoami(main.admin_token)[1]["user_id"]
+        assert main.appservice_whoami(as_token, admin)[0] == 200
+        for query in ({"user_id": admin}, {}):
+            status, body = list_sessions(main, as_token, **query)
+            assert (status, body.get("errcode")) == (403, "M_FORBIDDEN"), body
+            assert "Application services cannot list" in body["error"]
 
 
 def test_rotate_list_revoke_on_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -196,8 +280,11 @@ def test_rotate_list_revoke_on_postgres_with_a_worker(
         tmp_path,
         capsys,
     )
-    # The worker recorded the logins (the module there accepted them).
-    assert "accepted (m.login.password) on device" in deployment.worker.log_text()
+    # The worker recorded the logins (the module there accepted them, and told new devices
+    # from the reused one).
+    worker_log = deployment.worker.log_text()
+    assert "accepted (m.login.password) on new device" in worker_log
+    assert "accepted (m.login.password) on existing device PHONE" in worker_log
 
 
 def test_records_are_written_when_synapse_stops_right_after_the_logins() -> None:

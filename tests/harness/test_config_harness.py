@@ -54,6 +54,7 @@ class ParseConfigTests(unittest.TestCase):
                 allow_appservice_users=False,
                 allow_admins=True,
                 allowed_users=None,
+                login_records_retention_ms=90 * 86_400_000,
             ),
         )
         self.assertEqual(parsed.warnings, ())
@@ -68,6 +69,7 @@ class ParseConfigTests(unittest.TestCase):
                 "allow_appservice_users": True,
                 "allow_admins": False,
                 "allowed_users": ["@bridge_.*:example.org"],
+                "login_records_retention_period": "2w",
             }
         )
         self.assertEqual(
@@ -80,8 +82,26 @@ class ParseConfigTests(unittest.TestCase):
                 allow_appservice_users=True,
                 allow_admins=False,
                 allowed_users=(re.compile("@bridge_.*:example.org"),),
+                login_records_retention_ms=14 * 86_400_000,
             ),
         )
+
+    def test_retention_period(self) -> None:
+        """Durations as in Synapse's own config; null keeps the records for ever."""
+        for value, ms in [
+            ("1h", 3_600_000),
+            ("90d", 90 * 86_400_000),
+            ("1y", 365 * 86_400_000),
+            (" 36h ", 36 * 3_600_000),
+            (3_600_000, 3_600_000),
+            ("3600s", 3_600_000),
+            ("1000y", 1000 * 365 * 86_400_000),
+            (None, None),
+        ]:
+            parsed = SharedSecretAuthProvider.parse_config(
+                {"shared_secret": SECRET, "login_records_retention_period": value}
+            )
+            self.assertEqual(parsed.login_records_retention_ms, ms, value)
 
     def test_whitespace_around_an_inline_secret_warns(self) -> None:
         parsed = SharedSecretAuthProvider.parse_config({"shared_secret": f" {SECRET}"})
@@ -181,6 +201,30 @@ class ParseConfigTests(unittest.TestCase):
                 "not a valid regular expression",
             ),
             ("not a mapping", ["shared_secret"], "config", "must be a mapping"),
+        ]
+        + [
+            (
+                f"retention {value!r}",
+                {"shared_secret": SECRET, "login_records_retention_period": value},
+                "login_records_retention_period",
+                message,
+            )
+            for value, message in [
+                ("90 days", "must be a duration such as 90d, 12w or 1y"),
+                ("-1d", "not '-1d'"),
+                ("1.5d", "not '1.5d'"),
+                ("d", "not 'd'"),
+                ("", "not ''"),
+                ("9" * 5000 + "d", "not a string of 5001 characters"),
+                (True, "not bool"),
+                (1.5, "not float"),
+                (["90d"], "not list"),
+                ("0d", "at least an hour"),
+                ("59m", "at least an hour"),
+                (1000, "at least an hour"),  # milliseconds, as in Synapse's config
+                ("1001y", "at most 1000y"),
+                (10**30, "at most 1000y"),
+            ]
         ]
     )
     def test_rejected(self, _name: str, raw: Any, key: str, message: str) -> None:

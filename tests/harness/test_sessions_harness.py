@@ -8,9 +8,10 @@ from unittest import mock
 import pytest
 from constants import DEVTURE, OTHER_SECRET, PASSWORD, SECRET
 from harness_support import USER_PASSWORD, ModuleTestCase
+from prometheus_client import REGISTRY
 
-from synapse_dp_auth import login_records
-from synapse_dp_auth.login_recorder import FLUSH_INTERVAL_MS
+from synapse_dp_auth import login_recorder, login_records
+from synapse_dp_auth.login_recorder import FLUSH_INTERVAL_MS, PRUNE_INTERVAL_MS, DeviceCheck
 from synapse_dp_auth.token import secret_fingerprint
 
 LOGGER = "synapse_dp_auth"
@@ -22,6 +23,11 @@ pytestmark = pytest.mark.core
 
 class RecordingTests(ModuleTestCase):
     module_config: ClassVar[dict[str, Any] | None] = {"shared_secret": [SECRET, OTHER_SECRET]}
+
+    def created(self, value: bool) -> bool | None:
+        """What a record says of a login that created its device (``value``: True) or reused
+        one (False): Synapse tells only from 1.87 (``check_login_for_spam``)."""
+        return value if DeviceCheck.supported(self.hs.get_module_api()) else None
 
     def recorded(
         self, which: login_records.SessionFilter | None = None
@@ -57,13 +63,15 @@ class RecordingTests(ModuleTestCase):
                     login_type=DEVTURE,
                     secret_fingerprint=fingerprint,
                     logged_in_ts=logged_in_ts,
+                    created_device=self.created(True),
                 )
             ],
         )
+        device = {True: "new device", None: "device"}[self.created(True)]
         self.assertEqual(
             logs.messages(LOGGER),
             [
-                f"Shared-secret login as {self.alice} accepted ({DEVTURE}) on device BRIDGE,"
+                f"Shared-secret login as {self.alice} accepted ({DEVTURE}) on {device} BRIDGE,"
                 f" secret {fingerprint}"
             ],
         )
@@ -89,6 +97,86 @@ class RecordingTests(ModuleTestCase):
         self.assertEqual(session.device_id, channel.json_body["device_id"])
         self.assertEqual(session.secret_fingerprint, secret_fingerprint(SECRET.encode()))
         self.assertEqual(session.login_type, PASSWORD)
+
+    def test_whether_the_login_created_the_device(self) -> None:
+        """A login may name a device the user has (their phone): Synapse reuses it. The record
+        says so, and so does the log line; a new device ID or none at all is a new device."""
+        self.login(self.alice, USER_PASSWORD, device_id="PHONE")
+        logins = {"PHONE": "PHONE", "NEWONE": "NEWONE", "none": None}
+        with self.captured_logs(LOGGER) as logs:
+            for device_id in logins.values():
+                body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
+                body.pop("device_id")
+                if device_id is not None:
+                    body["device_id"] = device_id
+                channel = self.post_login(body)
+                self.assertEqual(channel.code, 200, channel.json_body)
+                self.reactor.advance(0.001)  # each later than the last
+        found = self.recorded()
+        self.assertEqual(
+            [(row.device_id, row.created_device) for row in found[:2]],
+            [("PHONE", self.created(False)), ("NEWONE", self.created(True))],
+        )
+        self.assertEqual(found[2].created_device, self.created(True))
+        if self.created(True):
+            lines = logs.messages(LOGGER)
+            self.assertIn("on existing device PHONE,", lines[0])
+            self.assertIn("on new device NEWONE,", lines[1])
+
+    def test_a_failed_write_is_tried_again(self) -> None:
+        """The database refuses the write (the table is a view for a while): the records wait
+        and arrive once it works again."""
+        self.reactor.advance(FLUSH_INTERVAL_MS / 1000)  # the table exists
+        self.run_sql(f"ALTER TABLE {login_records.TABLE} RENAME TO saved")
+        self.run_sql(f"CREATE VIEW {login_records.TABLE} AS SELECT 1 AS x")
+        body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
+        with self.captured_logs(LOGGER) as logs:
+            self.assertEqual(self.post_login(body).code, 200)
+            for _ in range(3):
+                self.reactor.advance(FLUSH_INTERVAL_MS / 1000)
+        self.assertEqual(
+            [line for line in logs.messages(LOGGER) if "could not record" in line],
+            [
+                "synapse_dp_auth: could not record 1 shared-secret login(s); trying again with"
+                " the next write"
+            ]
+            * 3,
+        )
+        self.run_sql(f"DROP VIEW {login_records.TABLE}")
+        self.run_sql(f"ALTER TABLE saved RENAME TO {login_records.TABLE}")
+        self.assertEqual([row.user_id for row in self.recorded()], [self.alice])
+
+    def test_what_is_given_up_is_logged_and_counted(self) -> None:
+        self.reactor.advance(FLUSH_INTERVAL_MS / 1000)
+        self.run_sql(f"DROP TABLE {login_records.TABLE}")
+        self.run_sql(f"CREATE VIEW {login_records.TABLE} AS SELECT 1 AS x")
+        lost_before = self.lost()
+        with mock.patch.object(login_recorder, "FLUSH_ATTEMPTS", 3):
+            for _ in range(2):
+                body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
+                self.assertEqual(self.post_login(body).code, 200)
+            with self.captured_logs(LOGGER) as logs:
+                for _ in range(3):
+                    self.reactor.advance(FLUSH_INTERVAL_MS / 1000)
+        self.assertEqual(self.lost() - lost_before, 2)
+        self.assertEqual(
+            [line for line in logs.messages(LOGGER) if "gave up" in line],
+            [
+                "synapse_dp_auth: gave up recording 2 shared-secret login(s) (after 3 attempts,"
+                f" or more than {login_recorder.MAX_PENDING} waiting); their devices are named in"
+                " the 'accepted' log lines"
+            ],
+        )
+        self.reactor.advance(FLUSH_INTERVAL_MS / 1000)
+        self.assertEqual(self.lost() - lost_before, 2)  # given up once, not tried again
+
+    def lost(self) -> float:
+        value = REGISTRY.get_sample_value("synapse_dp_auth_login_records_lost_total")
+        return value or 0.0
+
+    def run_sql(self, statement: str) -> None:
+        pool = self.hs.get_datastores().main.db_pool
+        self.get_success(pool.runInteraction("test", lambda txn: txn.execute(statement)))
 
     def test_refused_and_ordinary_logins_are_not_recorded(self) -> None:
         wrong = self.login_body(DEVTURE, self.alice, self.token_for(self.alice, "not configured"))
@@ -200,7 +288,15 @@ class AdminResourceTests(ModuleTestCase):
         self.assertEqual((channel.code, channel.json_body["errcode"]), (403, "M_FORBIDDEN"))
 
     def test_values_the_database_cannot_take_are_400_not_500(self) -> None:
-        for query in [f"since_ts={2**63}", "since_ts=" + "9" * 30, "user_id=%40a%00%3Ax"]:
+        for query in [
+            f"since_ts={2**63}",
+            "since_ts=" + "9" * 30,
+            "since_ts=" + "9" * 5000,  # past Python's limit for int()
+            "from=" + "9" * 5000,
+            "from=1_" + "9" * 5000,
+            "from=12",
+            "user_id=%40a%00%3Ax",
+        ]:
             channel = self.listing(query, self.admin_token)
             self.assertEqual(
                 (channel.code, channel.json_body["errcode"]), (400, "M_INVALID_PARAM"), query
@@ -221,10 +317,101 @@ class AdminResourceTests(ModuleTestCase):
             first = self.listing("", self.admin_token)
             self.assertEqual(first.code, 200, first.json_body)
             self.assertEqual([s["device_id"] for s in first.json_body["sessions"]], devices[:2])
-            self.assertEqual(first.json_body["next_token"], "2")
-            rest = self.listing("from=2", self.admin_token)
+            next_token = first.json_body["next_token"]
+            rest = self.listing(f"from={next_token}", self.admin_token)
             self.assertEqual([s["device_id"] for s in rest.json_body["sessions"]], devices[2:])
             self.assertNotIn("next_token", rest.json_body)
         whole = self.listing("", self.admin_token)
         self.assertEqual([s["device_id"] for s in whole.json_body["sessions"]], devices)
         self.assertNotIn("next_token", whole.json_body)
+
+
+#: Prunes run each hour after start-up.
+HOUR = PRUNE_INTERVAL_MS / 1000
+
+
+class RetentionTests(ModuleTestCase):
+    """Records of ended sessions older than login_records_retention_period are deleted by the
+    module in the background; those of devices that still exist stay, whatever their age."""
+
+    module_config: ClassVar[dict[str, Any] | None] = {
+        "shared_secret": SECRET,
+        "login_records_retention_period": "2h",
+    }
+
+    def test_old_records_of_ended_sessions_go(self) -> None:
+        start = self.reactor.seconds()
+        self.reactor.advance(1)
+        for name in ("ENDED", "ALIVE"):
+            self.token_login(name)
+        self.end_session("ENDED")
+        self.run_until(start + 1.5 * HOUR)
+        self.token_login("ENDED_LATER")
+        self.end_session("ENDED_LATER")
+        # The prunes at 1 h and 2 h find nothing older than 2 h that has ended.
+        self.run_until(start + 2.5 * HOUR)
+        self.assertEqual(self.device_ids(), ["ENDED", "ALIVE", "ENDED_LATER"])
+        with self.captured_logs(LOGGER) as logs:
+            self.run_until(start + 3.5 * HOUR)
+        self.assertEqual(self.device_ids(), ["ALIVE", "ENDED_LATER"])
+        self.assertEqual(
+            logs.messages(LOGGER),
+            [
+                "synapse_dp_auth: deleted 1 record(s) of shared-secret logins whose devices are"
+                " gone, older than login_records_retention_period"
+            ],
+        )
+
+    def run_until(self, seconds: float) -> None:
+        """Let the reactor's time pass a minute at a time (prunes run at their own times)."""
+        while self.reactor.seconds() < seconds:
+            self.reactor.advance(min(60, seconds - self.reactor.seconds()))
+
+    def token_login(self, device_id: str) -> None:
+        body = self.login_body(PASSWORD, self.alice, self.token_for(self.alice))
+        body["device_id"] = device_id
+        channel = self.post_login(body)
+        self.assertEqual(channel.code, 200, channel.json_body)
+
+    def end_session(self, device_id: str) -> None:
+        """Delete the device, as a logout or a revocation does."""
+        handler = self.hs.get_device_handler()
+        self.get_success(handler.delete_devices(self.alice, [device_id]))
+
+    def device_ids(self) -> list[str]:
+        pool = self.hs.get_datastores().main.db_pool
+        found = self.get_success(
+            pool.runInteraction("t", login_records.select, login_records.SessionFilter(), 10)
+        )
+        return [row.device_id for row in found]
+
+    def test_in_short_transactions(self) -> None:
+        """Each transaction deletes a batch; between them the reactor serves others."""
+        self.run_until(self.reactor.seconds() + 2.5 * HOUR)  # the clock past the retention
+        pool = self.hs.get_datastores().main.db_pool
+        old = [
+            login_records.Session(
+                user_id=self.alice,
+                device_id=f"D{number}",
+                login_type=PASSWORD,
+                secret_fingerprint="0123abcd",
+                logged_in_ts=number,
+            )
+            for number in range(25)
+        ]
+        self.get_success(pool.runInteraction("t", login_records.record_all, old))
+        calls = []
+        real = login_records.prune_batch
+
+        def counted(*args: Any) -> Any:
+            calls.append(args)
+            return real(*args)
+
+        with (
+            mock.patch.object(login_records, "PRUNE_BATCH", 10),
+            mock.patch.object(login_records, "prune_batch", counted),
+        ):
+            self.reactor.advance(PRUNE_INTERVAL_MS / 1000)
+            self.pump()  # each transaction completes on a later turn of the reactor
+        self.assertEqual(len(calls), 3)
+        self.assertEqual(self.device_ids(), [])

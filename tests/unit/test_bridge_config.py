@@ -619,7 +619,41 @@ def test_no_secret_never_lists_a_key_that_holds_a_secret(tmp_path: Path, entry: 
     message = str(caught.value)
     assert "double_puppet.secrets has no entry for example.org" in message
     assert (
-        "entries: other.example (and 1 entry that is not a server name, not shown: a key may"
-        " hold a secret when the space after its colon is missing)"
+        "entries: other.example (and 1 other entry, not shown: a key may hold a secret when the"
+        " space after its colon is missing, or key and value are swapped)"
     ) in message
     assert "LEAKED" not in message
+
+
+def test_no_secret_never_lists_a_secret_written_as_the_key(tmp_path: Path) -> None:
+    """Key and value swapped (`SECRET: example.org`): a random secret is a valid host name, so
+    only keys with a dot, or the user's own server with a port, are shown."""
+    swapped = "Hunter2RandomSecretValue0123456789"
+    text = (BRIDGEV2 % "x").replace("        example.org: x\n", f"        {swapped}: example.org\n")
+    text = text.replace(
+        "    secrets:\n",
+        "    secrets:\n        other.example: as_token:y\n        example.org:8448: z\n"
+        "        localhost: z\n",
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(BridgeConfigError) as caught:
+        plan_double_puppet(load_bridge_config(path), path, USER)
+    message = str(caught.value)
+    assert swapped not in message
+    assert "localhost" not in message
+    assert "entries: example.org:8448, other.example (and 2 other entries, not shown" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 3000,
+        '{"a": ' + "[" * 3000,  # JSON (matrix-corporal's format)
+        "bridge:\n  x: " + "[" * 3000 + "]" * 3000 + "\n",
+        "".join(" " * depth + "a:\n" for depth in range(3000)),
+    ],
+)
+def test_nested_too_deeply_is_a_clean_error(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(BridgeConfigError, match="is nested too deeply to be read"):
+        load_bridge_config(path)

@@ -86,6 +86,19 @@ def test_check_config_errors(
     assert SECRET not in out
 
 
+def test_check_config_retention_is_shown_and_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, module_yaml(f"shared_secret: {SECRET}"))
+    code, out, _ = run_cli(capsys, "check-config", path)
+    assert code == 0
+    assert "  login_records_retention_period: 90 days after the session ends (default)\n" in out
+    config = f"shared_secret: {SECRET}\nlogin_records_retention_period: 2 weeks"
+    code, out, _ = run_cli(capsys, "check-config", write_config(tmp_path, module_yaml(config)))
+    assert code == 1
+    assert "modules[0].config.login_records_retention_period: must be a duration" in out
+
+
 def test_check_config_empty_config_block(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from synapse_dp_auth.admin.check_config.report import ConfigReport
-from synapse_dp_auth.config import ConfigValueError, DpAuthConfig, parse_config
+from synapse_dp_auth.config import RETENTION_KEY, ConfigValueError, DpAuthConfig, parse_config
 
 MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 #: Every `module:` string that loads this module (Synapse imports the dotted path).
@@ -64,6 +64,13 @@ def check_our_entry(
         show("allowed_users", "every local user")
     else:
         show("allowed_users", ", ".join(repr(p.pattern) for p in parsed.allowed_users))
+    retention = parsed.login_records_retention_ms
+    show(
+        RETENTION_KEY,
+        "for ever"
+        if retention is None
+        else f"{retention / 86_400_000:g} days after the session ends",
+    )
     for warning in parsed.warnings:
         report.warning(warning)
     return parsed

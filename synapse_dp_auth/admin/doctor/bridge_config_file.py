@@ -56,6 +56,8 @@ def load_bridge_config(path: str) -> Mapping[str, Any]:
             except ValueError as error:
                 # JSONDecodeError's message is position only ("Expecting ',' delimiter: line 3").
                 raise BridgeConfigError(f"{path} is not valid JSON: {error}") from None
+            except RecursionError:
+                raise BridgeConfigError(f"{path} {files.NESTED_TOO_DEEPLY}") from None
         else:
             loaded = files.parse_yaml(text, path)
     except files.SourceError as error:

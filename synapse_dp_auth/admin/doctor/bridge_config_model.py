@@ -152,6 +152,13 @@ def wanted(kind: BridgeKind, server: str) -> str:
     return f'{key}: {{{json.dumps(server)}: "as_token:<the registration\'s as_token>"}}'
 
 
+def _shown_server_name(name: str, server: str) -> bool:
+    """Whether a key of a secrets map may be printed: a server name that is ``server`` (maybe with
+    a port) or has a dot (see :func:`no_secret`)."""
+    host = name.rpartition(":")[0] if has_port(name) else name
+    return is_server_name(name) and (host == server or "." in host)
+
+
 def no_secret(
     path: str,
     key: tuple[str, ...],
@@ -161,15 +168,18 @@ def no_secret(
 ) -> str:
     """No secret for the user's server; lists the keys that are server names (names are not
     secret). Any other key is only counted: a YAML typo (``example.org:as_token:...`` without the
-    space, or a missing colon) turns the secret itself into the key."""
-    names = sorted(name for name in secrets if is_server_name(name))
+    space, or a missing colon) turns the secret itself into the key, and a secret written as the
+    key (key and value swapped) can look like a server name too: ``hunter2secret`` is a valid
+    host name. So a key is shown only where it is the user's server (with a port) or has a dot,
+    as a real server name has; a random secret rarely does."""
+    names = sorted(name for name in secrets if _shown_server_name(name, server))
     others = len(secrets) - len(names)
     listed = ", ".join(names) or "none"
     if others:
         listed += (
-            f" (and {others} {'entry that is' if others == 1 else 'entries that are'} not a"
-            " server name, not shown: a key may hold a secret when the space after its colon is"
-            " missing)"
+            f" (and {others} other {'entry' if others == 1 else 'entries'}, not shown: a key"
+            " may hold a secret when the space after its colon is missing, or key and value are"
+            " swapped)"
         )
     text = (
         f"{path}: {dotted(key)} has no entry for {server} (the part of the user ID after the"

@@ -85,6 +85,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="only logins at or after this ISO 8601 date or time (UTC unless it says otherwise)",
     )
     parser.add_argument("--yes", action="store_true", help="with revoke: really delete the devices")
+    parser.add_argument(
+        revoke.REUSED_FLAG,
+        action="store_true",
+        help="with revoke: also delete devices the logins did not create (the client named a"
+        " device the user had, e.g. their phone; listed with what deleting them costs), and those"
+        " whose records do not say",
+    )
     arguments.add_connection_options(
         parser,
         "allow a plain http:// URL to a host other than this machine (the admin token"
@@ -104,8 +111,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             " say so with --since 1970-01-01)",
             EXIT_USAGE,
         )
+    if args.include_reused_devices and args.action != "revoke":
+        raise CliError(f"{revoke.REUSED_FLAG} is for revoke", EXIT_USAGE)
     admin_token = credentials.read_admin_token(args.admin_token_file)
-    listed = listing.list_sessions(client, admin_token, filters, out)
     if args.action == "revoke":
-        revoke.revoke(client, admin_token, listed, args.yes, out)
+        revoke.revoke(client, admin_token, filters, args.yes, out, args.include_reused_devices)
+    else:
+        listing.list_sessions(client, admin_token, filters, out)
     return EXIT_OK

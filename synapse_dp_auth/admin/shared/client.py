@@ -1,8 +1,8 @@
 """The HTTP client ``doctor`` and ``sessions`` ask a homeserver with: ``GET /login``, ``POST
-/login``, ``POST /logout`` and ``GET /account/whoami`` (doctor), the module's sessions listing and
-Synapse's device deletion (sessions), each with one-line errors for everything that can go wrong
-before a Matrix answer arrives. Standard library only, so the commands need neither aiohttp nor
-mautrix.
+/login``, ``POST /logout`` and ``GET /account/whoami`` (doctor), the module's sessions listing,
+Synapse's admin API on users and devices, and ``POST /keys/query`` (sessions), each with one-line
+errors for everything that can go wrong before a Matrix answer arrives. Standard library only, so
+the commands need neither aiohttp nor mautrix.
 """
 
 from __future__ import annotations
@@ -21,13 +21,19 @@ from typing import Any
 from synapse_dp_auth.admin.shared.client_answers import LoginOutcome, WhoamiOutcome
 from synapse_dp_auth.admin.shared.server_text import MAX_SERVER_TEXT, server_text
 from synapse_dp_auth.login_records import ADMIN_PATH as SESSIONS_PATH
+from synapse_dp_auth.login_records import MAX_ANSWER_BYTES as SESSIONS_MAX_BYTES
 
 LOGIN_PATH = "/_matrix/client/v3/login"
 LOGOUT_PATH = "/_matrix/client/v3/logout"
 WHOAMI_PATH = "/_matrix/client/v3/account/whoami"
 
-#: Enough for any Matrix answer here; a larger body is not one.
+#: Enough for any Matrix answer here; a larger body is not one. A page of the sessions listing
+#: may be larger: its limit is the one the module keeps to (``login_records.MAX_ANSWER_BYTES``).
 _MAX_BODY = 1 << 20
+
+#: Devices per ``POST /keys/query``: its answer (about 1 KB a device) stays well within
+#: :data:`_MAX_BODY`.
+KEYS_QUERY_DEVICES = 200
 
 
 class HomeserverError(Exception):
@@ -80,7 +86,9 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 class HomeserverClient:
     """The requests the doctor makes, each with one-line errors for everything that can go
-    wrong before a Matrix answer arrives. Proxies come from the environment, as for curl."""
+    wrong before a Matrix answer arrives. Proxies come from the environment, as for curl, except
+    for a loopback host: a request there never leaves this machine (what the check of plain
+    http:// relies on), whatever ``$http_proxy`` says."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
         self.base_url = parse_homeserver_url(base_url)
@@ -89,7 +97,10 @@ class HomeserverClient:
         default_port = 443 if parts.scheme == "https" else 80
         self._where = f"{parts.hostname}:{parts.port or default_port}"
         self._host = parts.hostname or ""
-        self._opener = urllib.request.build_opener(_NoRedirects())
+        handlers: list[urllib.request.BaseHandler] = [_NoRedirects()]
+        if is_loopback_host(self._host):
+            handlers.append(urllib.request.ProxyHandler({}))  # replaces the environment's
+        self._opener = urllib.request.build_opener(*handlers)
 
     def login_types(self) -> list[str]:
         """The types ``GET /login`` lists, in the server's order (clients care about the order)."""
@@ -171,18 +182,71 @@ class HomeserverClient:
             )
 
     def list_sessions(self, admin_token: str, query: Mapping[str, str]) -> dict[str, Any]:
-        """The sessions the module recorded (``GET`` its admin resource), as it answered them."""
+        """A page of the sessions the module recorded (``GET`` its admin resource), as it
+        answered it."""
         path = f"{SESSIONS_PATH}?{urllib.parse.urlencode(query)}" if query else SESSIONS_PATH
-        status, answer, _, _ = self._request("GET", path, None, admin_token)
+        url = self.base_url + SESSIONS_PATH
+        status, answer, _, headers = self._request(
+            "GET", path, None, admin_token, max_body=SESSIONS_MAX_BYTES
+        )
         if status == 404:
             raise HomeserverError(
-                f"{self.base_url}{SESSIONS_PATH} answered HTTP 404: this homeserver does not run"
-                " a synapse_dp_auth version that records sessions (or a reverse proxy does not"
-                " pass /_synapse/client/ on to Synapse)"
+                f"{url} answered HTTP 404: this homeserver does not run a synapse_dp_auth version"
+                " that records sessions (or a reverse proxy does not pass /_synapse/client/ on to"
+                " Synapse)"
             )
-        if status != 200 or not isinstance(answer, dict):
+        if status != 200:
             raise HomeserverError(_failed("listing the sessions", status, answer))
+        if not isinstance(answer, dict):
+            kind = server_text(headers.get("content-type", "no content type").split(";")[0])
+            raise HomeserverError(
+                f"the sessions listing from {url} is not a JSON object ({kind}): is something"
+                " other than Synapse (a reverse proxy, a login page) answering that path?"
+            )
         return answer
+
+    def user_is_admin(self, admin_token: str, user_id: str) -> bool | None:
+        """Whether ``user_id`` is a server admin (Synapse's admin API); ``None`` if the server
+        does not say."""
+        path = f"/_synapse/admin/v2/users/{urllib.parse.quote(user_id, safe='')}"
+        status, answer, _, _ = self._request("GET", path, None, admin_token)
+        if status != 200 or not isinstance(answer, dict):
+            return None
+        admin = answer.get("admin")
+        # Older Synapse releases answer 0 or 1 (SQLite's booleans), which this accepts too.
+        return bool(admin) if admin in (True, False) else None
+
+    def device(self, admin_token: str, user_id: str, device_id: str) -> dict[str, Any] | None:
+        """Synapse's admin API view of one device, or ``None`` when it no longer exists.
+        Raises :class:`RequestRefused` for any other refusal."""
+        user, device = (urllib.parse.quote(part, safe="") for part in (user_id, device_id))
+        path = f"/_synapse/admin/v2/users/{user}/devices/{device}"
+        status, answer, _, _ = self._request("GET", path, None, admin_token)
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(answer, dict):
+            raise RequestRefused(
+                _failed(f"reading device {server_text(device_id)}", status, answer)
+            )
+        return answer
+
+    def devices_with_keys(self, access_token: str, user_id: str, device_ids: list[str]) -> set[str]:
+        """Which of these devices of ``user_id`` have uploaded end-to-end encryption keys
+        (``POST /keys/query``, which any user may ask); raises :class:`RequestRefused`."""
+        found: set[str] = set()
+        for start in range(0, len(device_ids), KEYS_QUERY_DEVICES):
+            chunk = device_ids[start : start + KEYS_QUERY_DEVICES]
+            body = {"device_keys": {user_id: chunk}}
+            status, answer, _, _ = self._request(
+                "POST", "/_matrix/client/v3/keys/query", body, access_token
+            )
+            keys = answer.get("device_keys") if isinstance(answer, dict) else None
+            if status != 200 or not isinstance(keys, dict):
+                raise RequestRefused(_failed("asking for device keys", status, answer))
+            of_user = keys.get(user_id)
+            if isinstance(of_user, dict):
+                found.update(device for device in chunk if isinstance(of_user.get(device), dict))
+        return found
 
     def delete_devices(self, admin_token: str, user_id: str, device_ids: list[str]) -> None:
         """Synapse's admin API: delete these devices of ``user_id`` and their access tokens."""
@@ -199,8 +263,11 @@ class HomeserverClient:
         path: str,
         body: Mapping[str, Any] | None = None,
         access_token: str | None = None,
+        *,
+        max_body: int = _MAX_BODY,
     ) -> tuple[int, object, bytes, Mapping[str, str]]:
-        """(status, parsed JSON or ``None``, raw body, headers); raises :class:`HomeserverError`."""
+        """(status, parsed JSON or ``None``, raw body, headers); raises :class:`HomeserverError`,
+        also for a body longer than ``max_body`` bytes (never read further)."""
         data = json.dumps(body).encode("utf-8") if body is not None else None
         headers = {"Accept": "application/json", "User-Agent": "synapse_dp_auth"}
         if data is not None:
@@ -215,18 +282,24 @@ class HomeserverClient:
             try:
                 with self._opener.open(request, timeout=self._timeout) as response:
                     status: int = response.status
-                    raw: bytes = response.read(_MAX_BODY)
+                    raw: bytes = response.read(max_body + 1)
                     response_headers = _lowercase_keys(response.headers.items())
             except urllib.error.HTTPError as error:
-                status, raw = error.code, error.read(_MAX_BODY)
+                status, raw = error.code, error.read(max_body + 1)
                 response_headers = _lowercase_keys(error.headers.items())
         except urllib.error.URLError as error:
             raise HomeserverError(self._network_error(error.reason)) from None
         except (OSError, http.client.HTTPException, UnicodeError) as error:
             raise HomeserverError(self._network_error(error)) from None
+        if len(raw) > max_body:
+            raise HomeserverError(
+                f"the answer to {method} {self.base_url}{path.partition('?')[0]} is larger than"
+                f" {max_body:,} bytes, the most expected there: is something other than Synapse"
+                " answering, or does the homeserver run another version of synapse_dp_auth?"
+            )
         try:
             parsed: object = json.loads(raw) if raw else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             parsed = None
         return status, parsed, raw, response_headers
 

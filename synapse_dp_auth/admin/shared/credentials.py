@@ -154,6 +154,8 @@ def _registration_as_token(source: str, text: str) -> str | None:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError:
         return None  # not YAML: a token file
+    except RecursionError:
+        raise CliError(f"{source} {files.NESTED_TOO_DEEPLY}", EXIT_USAGE) from None
     if not isinstance(loaded, dict) or len(loaded) <= 1:
         return None
     token = loaded.get("as_token")

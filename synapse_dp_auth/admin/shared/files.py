@@ -19,6 +19,14 @@ from synapse_dp_auth.config import error_reason
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
+#: PyYAML and ``json`` parse nested lists and mappings recursively: a file nested some
+#: thousand levels deep (``[[[[...``) makes them raise ``RecursionError``, reported thus.
+NESTED_TOO_DEEPLY = (
+    "is nested too deeply to be read (lists or mappings inside each other hundreds of levels"
+    " deep): no configuration file is"
+)
+
+
 class SourceError(Exception):
     """The file cannot be read or parsed; the message names it (and the line) and says why."""
 
@@ -53,6 +61,8 @@ def parse_yaml(text: str, label: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise SourceError(f"{label} is not valid YAML: {yaml_problem(error)}") from None
+    except RecursionError:
+        raise SourceError(f"{label} {NESTED_TOO_DEEPLY}") from None
 
 
 def read_yaml(path: str) -> Any:
