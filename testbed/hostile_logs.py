@@ -7,8 +7,10 @@ Each shape is a short unit repeated to any size. The filter used to find tokens 
 ``[0-9a-f]{128,}``, which the regex engine tries again from every digit of a run: a run one
 digit short of a token cost 127 steps per digit, seconds for one request body. The shapes below
 are that run and its variants for every form of a digit the filter reads (case, escapes, the
-backslashes a ``repr`` doubles, UTF-16's NULs), escapes that open and never finish, and a long
-prefix of a secret (for the substring search of the secrets).
+backslashes a ``repr`` doubles, UTF-16's NULs), escapes that open and never finish, runs just
+long enough to be looked at closely, escapes of any character one after another (each of which
+the search for secrets decodes), and a long prefix of a secret (for the substring search of the
+secrets).
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ WORST_CASE_UNITS: dict[str, str] = {
     "UTF-16 digits in a bytes repr, one short": _digits(_SHORT, "{c}\\x00") + "g",
     "percent signs only": "%",
     "unfinished escapes": "\\u00%4\\x6",
+    "runs of %30 just short of a token": "%30" * 42 + "g",
+    "runs of \\x30 just short of a token": "\\x30" * 31 + "g",
+    "runs a token long, one apart": "a" * TOKEN_LENGTH + "g",
+    "JSON escapes of a letter": "\\u0077",
+    "escaped quotes": '\\"',
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from constants import REPO_ROOT
 
 from synapse_dp_auth.logfilter import MAX_LINE_LENGTH
+from testbed import request_cost
 from testbed.hostile_logs import SYNAPSE_MAX_BODY, shape_units
 from testbed.services import INSTALL_HINT, missing_services
 
@@ -91,8 +93,9 @@ def test_rate_limit_figure_runs(tmp_path: Path) -> None:
 
 
 def test_logfilter_bench_runs_and_reports_every_shape(tmp_path: Path) -> None:
-    """``bench/logfilter_bench.py`` on little text, one round: every shape of
-    ``testbed.hostile_logs`` and both other figures are reported."""
+    """``bench/logfilter_bench.py`` on little text, one round, a few requests: every shape of
+    ``testbed.hostile_logs`` and of ``testbed.request_cost`` and every other figure is reported,
+    and each ratio is the one its figures make (with one round, the median is that round's)."""
     report_path = tmp_path / "logfilter_bench.json"
     command = [
         sys.executable,
@@ -100,6 +103,8 @@ def test_logfilter_bench_runs_and_reports_every_shape(tmp_path: Path) -> None:
         "bench.logfilter_bench",
         "--size=100000",
         "--rounds=1",
+        "--server-requests=2",
+        "--server-rounds=1",
         f"--json={report_path}",
     ]
     completed = subprocess.run(  # noqa: S603 - our own interpreter and benchmark
@@ -108,10 +113,20 @@ def test_logfilter_bench_runs_and_reports_every_shape(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "synapse_dp_auth log filter benchmark" in completed.stdout
     report = json.loads(report_path.read_text(encoding="utf-8"))
-    assert set(report["scan"]) == set(shape_units("any secret"))
-    assert all(figures["mb_per_s"] > 0 for figures in report["scan"].values())
-    assert report["scan"]["ordinary log lines"]["ratio_to_ordinary"] == 1
+    scan = report["scan"]
+    assert set(scan) == set(shape_units("any secret"))
+    ordinary = scan["ordinary log lines"]["mb_per_s"]
+    for name, figures in scan.items():
+        assert figures["mb_per_s"] > 0, name
+        assert math.isclose(figures["ratio_to_ordinary"], figures["mb_per_s"] / ordinary), name
     body = report["largest_body"]
     assert body["body_bytes"] == SYNAPSE_MAX_BODY
     assert body["written_chars"] <= MAX_LINE_LENGTH + 100
+    assert set(report["per_line"]) == {"access-log line", "Got login request"}
+    assert all(min(figures.values()) > 0 for figures in report["per_line"].values())
+    server = report["server_cpu"]
+    assert set(server) == set(request_cost.SHAPES)
+    for name, figures in server.items():
+        assert figures["without_ms"] > 0 and figures["with_ms"] > 0, name
+        assert math.isclose(figures["ratio"], figures["with_ms"] / figures["without_ms"]), name
     assert report["previous_pattern"]["mb_per_s"] > 0
