@@ -146,7 +146,7 @@ def assert_logged_in_and_acted(
     assert f"Logged in for {portal.user_id} using shared secret" in log, log
     assert f"Initialized custom mxid: {portal.user_id}" in log
     assert (
-        f"Shared-secret login as {portal.user_id} accepted ({login_type}) on device {DEVICE},"
+        f"Shared-secret login as {portal.user_id} accepted ({login_type}) on new device {DEVICE},"
         in homeserver.log_text()
     )
     token = bridge.double_puppet_token(portal.telegram_id)
