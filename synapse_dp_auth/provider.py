@@ -110,7 +110,7 @@ class SharedSecretAuthProvider:
                     f" auth on Synapse {synapse.__version__} ({error}). This version of the"
                     f" module was tested on {tested_range()}: run one of those, or upgrade"
                     " synapse_dp_auth, or set allow_ui_auth: true to accept tokens in"
-                    " user-interactive auth (see the module's README, Compatibility).",
+                    " user-interactive auth (see the module's docs/compatibility.md).",
                     path=["allow_ui_auth"],
                 ) from None
 

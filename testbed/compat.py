@@ -5,10 +5,10 @@ For every module configuration (:data:`MODULE_CONFIGS`) and every Synapse ``pass
 family in :data:`testbed.bridges.FAMILIES` against it, and proves each token it gets: ``whoami``
 must name the user, and a message sent with the token must show the user as its sender.
 
-The README's compatibility table is the output of ``python -m testbed.compat``, never written by
-hand; ``tests/e2e/test_e2e_bridges.py`` runs the same measurement, checks every cell against a
-table of expected results written out in the test, and checks that the README shows what was
-measured.
+The compatibility tables of ``docs/compatibility.md`` are the output of ``python -m
+testbed.compat``, never written by hand; ``tests/e2e/test_e2e_bridges.py`` runs the same
+measurement, checks every cell against a table of expected results written out in the test, and
+checks that the page shows what was measured.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from synapse_dp_auth.admin.appservice import next_steps
 from synapse_dp_auth.admin.appservice.registration import DEFAULT_ID
 from synapse_dp_auth.admin.shared import families as family_model
 from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX
-from testbed import bridge_process, readme
+from testbed import bridge_process, generated_sections
 from testbed.bridges import (
     APPSERVICE_FAMILIES,
     FAMILIES,
@@ -49,11 +49,12 @@ MODULE = "synapse_dp_auth.SharedSecretAuthProvider"
 #: The user every bridge family double-puppets in a measured server.
 USER_LOCALPART = "alice"
 
-#: Where the generated tables go in README.md (see :mod:`testbed.readme`).
-README_SECTION = "compat-table"
-README_START, README_END = readme.markers(README_SECTION)
+#: The page the generated tables go in, and their sections (see :mod:`testbed.generated_sections`).
+PAGE = generated_sections.COMPATIBILITY_PAGE
+TABLE_SECTION = "compat-table"
+TABLE_START, TABLE_END = generated_sections.markers(TABLE_SECTION)
 #: The appservice method's table.
-README_APPSERVICE_SECTION = "compat-appservice"
+APPSERVICE_SECTION = "compat-appservice"
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,9 @@ PASSWORD_CONFIGS: tuple[Setting, ...] = (
     Setting("no-localdb", "`localdb_enabled: false`", {"localdb_enabled": False}),
 )
 
-#: The rows whose mautrix-python cell a real bridge process confirmed as well: the README marks
+#: The rows whose mautrix-python cell a real bridge process confirmed as well: the table marks
 #: them, and ``tests/e2e/test_e2e_bridge_process.py`` runs the bridge in exactly these (and fails if
-#: the README's cell says otherwise than the bridge did).
+#: the page's cell says otherwise than the bridge did).
 BRIDGE_PROCESS_ROWS: tuple[tuple[str, str], ...] = (
     ("defaults", "passwords-on"),
     ("defaults", "passwords-off"),
@@ -104,7 +105,7 @@ _BRIDGE_PROCESS_NOTE = (
 )
 
 #: What a real process of a bridge on mautrix-python before 0.20.1 did
-#: (tests/e2e/test_e2e_bridge_process.py checks it, and that the README says it).
+#: (tests/e2e/test_e2e_bridge_process.py checks it, and that the compatibility page says it).
 LEGACY_NOTE = (
     "mautrix-python before 0.20.1 is another family: it always sends password, and takes"
     " `as_token:<token>` for a shared secret. A real bridge process,"
@@ -302,7 +303,7 @@ def _failure_note(cell: Cell) -> str:
 
 
 def render_table(rows: Iterable[Row]) -> str:
-    """The README's compatibility section body: a Markdown table and its legend.
+    """The compatibility page's table section: a Markdown table and its legend.
 
     Deterministic for a given Synapse and module: failure reasons become numbered notes, in the
     order they first appear.
@@ -363,9 +364,10 @@ def render_table(rows: Iterable[Row]) -> str:
     return "\n".join(out) + "\n"
 
 
-def readme_table(readme_text: str, section: str = README_SECTION) -> str | None:
-    """The text between the README's markers of ``section``, or ``None`` if they are missing."""
-    return readme.section(readme_text, section)
+def shown_table(section: str = TABLE_SECTION) -> str | None:
+    """What the compatibility page shows between the markers of ``section`` (``None``: the
+    markers are missing)."""
+    return generated_sections.section(generated_sections.read(PAGE), section)
 
 
 # -- the appservice method -------------------------------------------------------------------
@@ -457,7 +459,7 @@ def _appservice_cell(row: AppserviceRow) -> str:
 
 
 def render_appservice_table(rows: Iterable[AppserviceRow]) -> str:
-    """The README's appservice section body: a Markdown table and its legend."""
+    """The compatibility page's appservice section: a Markdown table and its legend."""
     lines = [["bridge family", "client code", "`as_token:<token>` as its double-puppet secret"]]
     for row in rows:
         lines.append([row.family, APPSERVICE_CLIENTS.get(row.family, "—"), _appservice_cell(row)])
@@ -493,7 +495,7 @@ def render_appservice_table(rows: Iterable[AppserviceRow]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m testbed.compat``: measure the whole matrix and print the README section;
+    """``python -m testbed.compat``: measure the whole matrix and print the page's section;
     ``--appservice``: the appservice method's section instead."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["--appservice"]:

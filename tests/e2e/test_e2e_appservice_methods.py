@@ -3,7 +3,8 @@
 The registration is written by ``synapse_dp_auth.admin.appservice.registration`` (the code behind
 ``synapse_dp_auth appservice``). mautrix-python runs its own custom-puppet code; the Go bridges are
 restatements (see ``testbed.bridges``). The expected results are written out below; the
-measurement is ``testbed.compat.measure_appservice``, which also generates the README's table.
+measurement is ``testbed.compat.measure_appservice``, which also generates the table of
+docs/compatibility.md.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import secrets
 from pathlib import Path
 
 import pytest
-from constants import REPO_ROOT
 
 from synapse_dp_auth.admin.shared.families import MAUTRIX_GO_BRIDGEV2
 from testbed import compat
@@ -57,13 +57,14 @@ def test_bridgev2_ignores_a_plain_secret(rows: list[compat.AppserviceRow]) -> No
     assert bridgev2.plain_secret == AppserviceResult(MAUTRIX_GO_BRIDGEV2.name, used=False)
 
 
-def test_readme_shows_the_measured_table(rows: list[compat.AppserviceRow]) -> None:
+def test_the_compatibility_page_shows_the_measured_table(
+    rows: list[compat.AppserviceRow],
+) -> None:
     generated = compat.render_appservice_table(rows)
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    shown = compat.readme_table(readme, compat.README_APPSERVICE_SECTION)
-    assert shown is not None, "README.md has no appservice table between its markers"
+    shown = compat.shown_table(compat.APPSERVICE_SECTION)
+    assert shown is not None, f"{compat.PAGE} has no appservice table between its markers"
     assert shown == generated, (
-        "README.md's appservice table is stale: regenerate with"
+        f"{compat.PAGE}'s appservice table is stale: regenerate with"
         " python -m testbed.compat --appservice"
     )
 

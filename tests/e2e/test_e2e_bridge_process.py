@@ -299,9 +299,8 @@ def test_as_token(shared: Shared, bridge: TelegramBridge) -> None:
     assert homeserver.device_names(portal.user_id) == portal.own_devices
     assert f"Shared-secret login as {portal.user_id}" not in homeserver.log_text()
     assert joined_as_the_user(homeserver, bridge, portal)
-    # The README's appservice table says so.
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    table = compat.readme_table(readme, compat.README_APPSERVICE_SECTION) or ""
+    # The compatibility page's appservice table says so.
+    table = compat.shown_table(compat.APPSERVICE_SECTION) or ""
     [row] = [line for line in table.splitlines() if line.startswith("| mautrix-python ")]
     assert "✓" in row and compat.BRIDGE_PROCESS_MARK in row, row
 
@@ -309,11 +308,11 @@ def test_as_token(shared: Shared, bridge: TelegramBridge) -> None:
 # -- the compatibility table's rows ------------------------------------------------------------
 
 
-def readme_cell(module_key: str, password_key: str) -> str:
-    """The README table's mautrix-python cell in that row."""
+def shown_cell(module_key: str, password_key: str) -> str:
+    """The compatibility table's mautrix-python cell in that row."""
     module_label = compat.find_setting(compat.MODULE_CONFIGS, module_key).label
     password_label = compat.find_setting(compat.PASSWORD_CONFIGS, password_key).label
-    table = compat.readme_table((REPO_ROOT / "README.md").read_text(encoding="utf-8")) or ""
+    table = compat.shown_table() or ""
     lines = [line for line in table.splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     column = header.index("mautrix-python")
@@ -321,17 +320,17 @@ def readme_cell(module_key: str, password_key: str) -> str:
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         if cells[:2] == [module_label, password_label]:
             return cells[column]
-    raise AssertionError(f"no README row for {module_label} / {password_label}")
+    raise AssertionError(f"no compatibility table row for {module_label} / {password_label}")
 
 
-def readme_note(number: str) -> str:
-    table = compat.readme_table((REPO_ROOT / "README.md").read_text(encoding="utf-8")) or ""
+def shown_note(number: str) -> str:
+    table = compat.shown_table() or ""
     match = re.search(rf"^{number}\. (.*)$", table, flags=re.MULTILINE)
     assert match is not None, number
     return match[1]
 
 
-#: What the bridge process does in each row that the README says it confirmed: the login type
+#: What the bridge process does in each row that the table says it confirmed: the login type
 #: it sends (the first of devture / password that ``GET /login`` lists) and whether it works.
 EXPECTED_ROWS = {
     ("defaults", "passwords-on"): (LOGIN_TYPE_PASSWORD, True),
@@ -340,15 +339,15 @@ EXPECTED_ROWS = {
 }
 
 
-def test_every_row_the_readme_marks_is_tested() -> None:
+def test_every_row_the_table_marks_is_tested() -> None:
     assert set(EXPECTED_ROWS) == set(compat.BRIDGE_PROCESS_ROWS)
 
 
 @pytest.mark.parametrize("row", sorted(set(EXPECTED_ROWS) - {SHARED_ROW}))
 def test_compat_row(shared: Shared, row: tuple[str, str]) -> None:
-    """The bridge process does what the README's table says mautrix-python does in that row."""
+    """The bridge process does what the compatibility table says mautrix-python does there."""
     login_type, works = EXPECTED_ROWS[row]
-    cell = readme_cell(*row)
+    cell = shown_cell(*row)
     short = compat.short_type(login_type)
     assert cell.startswith(f"✓ {short}" if works else f"✗ {short}"), cell
     assert compat.BRIDGE_PROCESS_MARK in cell
@@ -363,17 +362,17 @@ def test_compat_row(shared: Shared, row: tuple[str, str]) -> None:
             assert_logged_in_and_acted(homeserver, bridge, portal, login_type)
             return
         log = assert_refused_and_did_nothing(homeserver, bridge, portal)
-        # The reason the README gives for that cell is what the bridge met.
+        # The reason the table gives for that cell is what the bridge met.
         note = re.fullmatch(r"✗ \w+ \[(\d+)\].*", cell)
         assert note is not None, cell
-        reason = re.search(r'"(.*)"', readme_note(note[1]))
-        assert reason is not None and reason[1] in log, (readme_note(note[1]), log)
+        reason = re.search(r'"(.*)"', shown_note(note[1]))
+        assert reason is not None and reason[1] in log, (shown_note(note[1]), log)
 
 
 def test_shared_row_is_marked() -> None:
-    """The shared server's row (the map test above) is marked in the README as confirmed."""
+    """The shared server's row (the map test above) is marked in the table as confirmed."""
     login_type, works = EXPECTED_ROWS[SHARED_ROW]
-    cell = readme_cell(*SHARED_ROW)
+    cell = shown_cell(*SHARED_ROW)
     assert works and cell.startswith(f"✓ {compat.short_type(login_type)}")
     assert compat.BRIDGE_PROCESS_MARK in cell
 
@@ -420,7 +419,7 @@ def test_legacy_takes_as_token_for_a_shared_secret(legacy: Shared) -> None:
         f"Shared-secret login as {portal.user_id} refused ({LOGIN_TYPE_PASSWORD}):"
         " the token does not match the shared secret" in homeserver.log_text()
     )
-    assert compat.LEGACY_NOTE in (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert compat.LEGACY_NOTE in (REPO_ROOT / compat.PAGE).read_text(encoding="utf-8")
 
 
 def test_legacy_sends_a_password_where_only_devture_is_listed(legacy: Shared) -> None:
@@ -431,7 +430,7 @@ def test_legacy_sends_a_password_where_only_devture_is_listed(legacy: Shared) ->
         start_homeserver(row, legacy.secret, legacy.registration.path) as homeserver,
         closing(legacy.template.copy()) as bridge,
     ):
-        assert compat.short_type(LOGIN_TYPE_SHARED_SECRET) in readme_cell(*row)
+        assert compat.short_type(LOGIN_TYPE_SHARED_SECRET) in shown_cell(*row)
         bridge.register_appservice_user(homeserver, BOT_LOCALPART)
         portal = set_up_portal(homeserver, bridge, "carol")
         bridge.configure(homeserver.url, shared_secret_map(SERVER, legacy.secret))

@@ -2,8 +2,8 @@
 
 The expected results below are written out by hand from what Synapse and each client do (reasons
 in the comments), not computed from the module. The measurement itself is ``testbed.compat``
-(one throwaway server per configuration row), the same code that generates the README's table,
-so the README cannot drift from what is tested.
+(one throwaway server per configuration row), the same code that generates the table of
+docs/compatibility.md, so the page cannot drift from what is tested.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from constants import REPO_ROOT
 from e2e_support import (
     delete_device,
     device_exists,
@@ -93,7 +92,7 @@ EXPECTED_ROWS: tuple[tuple[str, str, tuple[str, ...], tuple[Expected, ...]], ...
         (MAUTRIX_NOTHING, GO_NOTHING, P_DISABLED, D_UNKNOWN, P_DISABLED),
     ),
     ("password-only", "no-localdb", (P,), (OK_P, OK_P, OK_P, D_UNKNOWN, OK_P)),
-    # The README's warning: Synapse lists its own m.login.password first, mautrix-python takes it.
+    # The documented warning: Synapse lists its own m.login.password first, mautrix-python takes it.
     ("custom-type-only", "passwords-on", (P, D), (P_WRONG, OK_D, P_WRONG, OK_D, P_WRONG)),
     ("custom-type-only", "passwords-off", (D,), (OK_D, OK_D, P_DISABLED, OK_D, P_DISABLED)),
     ("custom-type-only", "no-localdb", (D,), (OK_D, OK_D, P_UNKNOWN, OK_D, P_UNKNOWN)),
@@ -194,16 +193,15 @@ def test_double_puppet_login(
         assert login.exception_type == MAUTRIX_EXCEPTIONS[expected.errcode]
 
 
-def test_readme_shows_the_measured_table(matrix: compat.Matrix) -> None:
+def test_the_compatibility_page_shows_the_measured_table(matrix: compat.Matrix) -> None:
     generated = compat.render_table(matrix.rows())
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    shown = compat.readme_table(readme)
+    shown = compat.shown_table()
     assert shown is not None, (
-        f"README.md has no {compat.README_START} ... {compat.README_END} section: put the output"
-        " of `python -m testbed.compat` between those markers"
+        f"{compat.PAGE} has no {compat.TABLE_START} ... {compat.TABLE_END} section: put the"
+        " output of `python -m testbed.compat` between those markers"
     )
     assert shown == generated, (
-        "README.md's table is stale: regenerate with python -m testbed.compat"
+        f"{compat.PAGE}'s table is stale: regenerate with python -m testbed.compat"
     )
 
 

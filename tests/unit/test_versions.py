@@ -15,7 +15,7 @@ from synapse_dp_auth.releases import (
     bcrypt_5_problem,
     release_key,
 )
-from testbed import readme
+from testbed import generated_sections
 from testbed.synapse_guard import GET_LOGIN_FLOW_TESTS
 
 FLOOR, PINNED = TESTED_SYNAPSE_RELEASES[0], TESTED_SYNAPSE_RELEASES[-1]
@@ -75,14 +75,58 @@ def test_each_release_has_its_constraints_and_tox_env() -> None:
     assert f"synapse-{FLOOR}" in tox["tox"]["envlist"].replace(" ", "").split(",")
 
 
-def test_readme_shows_every_tested_release_passing() -> None:
-    shown = readme.section(read("README.md"), "synapse-versions")
+def test_the_compatibility_page_shows_every_tested_release_passing() -> None:
+    shown = generated_sections.section(
+        read(generated_sections.COMPATIBILITY_PAGE), "synapse-versions"
+    )
     assert shown is not None
     rows = [line for line in shown.splitlines() if line.startswith("| ") and "---" not in line]
     releases = [row.split("|")[1].split()[0] for row in rows[1:]]
     assert releases[:-1] == list(TESTED_SYNAPSE_RELEASES), shown
     assert "canary" in rows[-1]
     assert all("✓ passed" in row for row in rows[1:]), shown
+
+
+#: A Synapse release number in text (1.53.0, 1.163.2), not part of a longer number or name.
+_SYNAPSE_RELEASE = re.compile(r"(?<![\w.])1\.\d{2,3}\.\d+(?![\w.]*\d)")
+
+
+def handwritten_documentation() -> dict[str, str]:
+    """README.md, CONTRIBUTING.md and docs/*.md, without their generated sections."""
+    paths = [REPO_ROOT / "README.md", REPO_ROOT / "CONTRIBUTING.md"]
+    paths += sorted((REPO_ROOT / "docs").glob("*.md"))
+    return {
+        str(path.relative_to(REPO_ROOT)): generated_sections.without_sections(
+            path.read_text(encoding="utf-8")
+        )
+        for path in paths
+    }
+
+
+def test_the_documentation_names_only_releases_the_code_knows() -> None:
+    """A Synapse release in the text is one releases.py names, so that moving the pin (or the
+    floor) cannot leave an old number behind: the pinned release itself is written from the code
+    (``./tox.sh -e docs``) or referred to as "the pinned release"."""
+    known = {*TESTED_SYNAPSE_RELEASES, BCRYPT_5_SAFE_SINCE}
+    found = {
+        (name, number)
+        for name, text in handwritten_documentation().items()
+        for number in _SYNAPSE_RELEASE.findall(text)
+    }
+    assert {(name, number) for name, number in found if number not in known} == set()
+    assert ("docs/compatibility.md", FLOOR) in found
+
+
+def test_the_release_pattern_finds_releases_only() -> None:
+    text = "Synapse 1.163.2, 1.53.0 and 1.141.0; not v0.10.1, 0.1.7, 3.11.7, 15.18 or 1.5 s"
+    assert _SYNAPSE_RELEASE.findall(text) == ["1.163.2", "1.53.0", "1.141.0"]
+
+
+def test_requirements_comment_names_files_that_exist() -> None:
+    comment = [line for line in read("tests/requirements.txt").splitlines() if line[:1] == "#"]
+    named = re.findall(r"(?:synapse_dp_auth|tests|scripts)/[\w/]+\.py", " ".join(comment))
+    assert named, comment
+    assert [path for path in named if not (REPO_ROOT / path).exists()] == []
 
 
 def test_get_login_flow_lists_are_for_tested_releases() -> None:

@@ -10,8 +10,8 @@ ruamel.yaml (the round-trip YAML library; PyYAML keeps no positions of keys in a
 is in ``install_requires``, not an extra: the ``synapse_dp_auth`` command comes with every
 install of the package, and ``plan`` is the command the README leads with, so it must work
 without a second ``pip install``. It is pure Python, has no dependencies of its own, and is
-imported only here, by the command line: never by the module Synapse loads (tests/test_layout.py
-checks what each half imports).
+imported only here, by the command line: never by the module Synapse loads
+(tests/unit/test_layout.py checks what each half imports).
 """
 
 from __future__ import annotations

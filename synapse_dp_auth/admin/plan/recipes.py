@@ -377,3 +377,14 @@ def recipe_for(recognised: Recognised) -> Recipe:
 
 def _bridge(name: str | None) -> str:
     return f"the {name} bridge" if name else "a bridge"
+
+
+def named_bridges(family: BridgeFamily) -> tuple[str, ...]:
+    """The bridges of ``family`` (their ``appservice.id``) whose releases are known here by name;
+    every other one gets the family's general recipe. For the documentation's table."""
+    known: dict[BridgeFamily, Mapping[str, object]] = {
+        BridgeFamily.BRIDGEV2: _BRIDGEV2_RELEASES,
+        BridgeFamily.LEGACY_MAUTRIX_GO: _LEGACY_GO,
+        BridgeFamily.MAUTRIX_PYTHON: _PYTHON,
+    }
+    return tuple(known.get(family, {}))

@@ -3,8 +3,9 @@ who takes the appservice method's ``as_token:<token>`` under which config key.
 
 Bridges do not all log in the same way, so "is the module working?" has one answer per family.
 This is the one definition of them that ``doctor``, ``check-config``, ``appservice`` and the
-README table read; a new bridge family is added here (and, if ``doctor --bridge-config`` should
-read its config, in :mod:`synapse_dp_auth.admin.doctor.bridge_config_method`).
+measured tables of docs/compatibility.md read; a new bridge family is added here (and, if
+``doctor --bridge-config`` should read its config, in
+:mod:`synapse_dp_auth.admin.doctor.bridge_config_method`).
 """
 
 from __future__ import annotations
