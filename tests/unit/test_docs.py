@@ -103,3 +103,26 @@ def test_the_quick_start_leads_with_plan_and_ends_with_doctor() -> None:
 
 def read(name: str) -> str:
     return (REPO_ROOT / name).read_text(encoding="utf-8")
+
+
+#: Issue 18's bound: a package file past it holds several jobs.
+LONGEST_FILE_LINES = 500
+
+
+def test_the_layout_map_names_every_package_file_and_none_is_long() -> None:
+    """CONTRIBUTING.md's "Where things are" lists each file of the package (admin files relative
+    to ``synapse_dp_auth/admin/``), so that a newcomer finds which file serves which command."""
+    text = read("CONTRIBUTING.md")
+    package = REPO_ROOT / "synapse_dp_auth"
+    unlisted, long = [], []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        shown = relative.relative_to("admin") if relative.parts[0] == "admin" else relative
+        if path.name != "__init__.py" or relative.parts[0] != "admin":
+            if f"`{shown.as_posix()}`" not in text:
+                unlisted.append(relative.as_posix())
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        if lines > LONGEST_FILE_LINES:
+            long.append(f"{relative.as_posix()}: {lines} lines")
+    assert not unlisted, f"CONTRIBUTING.md's layout map does not list {unlisted}"
+    assert not long, f"over {LONGEST_FILE_LINES} lines: {long}"

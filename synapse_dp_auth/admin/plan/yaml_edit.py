@@ -14,9 +14,8 @@ a list, a scalar), a duplicate key, a key reached through a merge key (``<<``), 
 that an alias (``*name``) also points to (the change would show up there too), a value in a
 block scalar (``|``, ``>``), and replacing a whole mapping or list by something else.
 
-Strings are written plain only when every YAML reader takes them back as the same string (no
-YAML 1.1 booleans like ``on``, nothing number- or date-shaped, no ``: `` or `` #``), otherwise
-double-quoted. ``as_token:...`` is plain in block context.
+How new values are quoted and laid out is :mod:`~synapse_dp_auth.admin.plan.yaml_render`; what
+is read from the node tree, :mod:`~synapse_dp_auth.admin.plan.yaml_nodes`.
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attr
@@ -33,30 +31,16 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from synapse_dp_auth.admin.plan import yaml_nodes as nodes
+from synapse_dp_auth.admin.plan import yaml_render as render
 from synapse_dp_auth.admin.plan.values import (
     EditError,
-    Secret,
     Value,
     describe,
     plain,
     same,
 )
 from synapse_dp_auth.admin.shared.files import yaml_problem
-
-_NULL_TAG = "tag:yaml.org,2002:null"
-_STR_TAG = "tag:yaml.org,2002:str"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-#: Plain in block context: starts with a letter, ``_`` or ``/`` (so never a number, a date,
-#: ``~``, ``-``, an indicator), then no space, quote, ``#``, comma or bracket; ``:`` only before
-#: another character (``as_token:abc``, never ``a: b`` or a trailing colon).
-_PLAIN_BLOCK = re.compile(r"[A-Za-z_/](?:[A-Za-z0-9_.\-/@+=]|:(?=[^\s:]))*")
-#: In flow context (and for keys) no ``:`` at all: older PyYAML stops a flow scalar at one.
-_PLAIN_FLOW = re.compile(r"[A-Za-z_/][A-Za-z0-9_.\-/@+=]*")
-#: Read as booleans or null by YAML 1.1 readers (PyYAML, hence Synapse and mautrix-python).
-_SPECIAL_WORDS = frozenset(
-    "y n yes no on off true false null".split()  # noqa: SIM905 - a word list reads better
-)
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -66,19 +50,6 @@ class _Splice:
     start: int
     end: int
     new: str
-
-
-@attr.s(frozen=True, slots=True, auto_attribs=True)
-class _Layout:
-    """How the file indents, learnt from the file so that new lines look like the old ones."""
-
-    newline: str
-    #: Columns from a key to the keys of the mapping under it.
-    step: int
-    #: Columns from a key to the ``-`` of the list under it (0 or the step, usually).
-    dash: int
-    #: Columns from ``-`` to the item (``- a`` is 2).
-    item: int
 
 
 def set_value(text: str, path: Sequence[str], value: Value) -> str:
@@ -92,7 +63,7 @@ def set_value(text: str, path: Sequence[str], value: Value) -> str:
     root, before = _parse(text)
     if _lookup(before, path) is not _MISSING and same(_lookup(before, path), plain(value)):
         return text
-    layout = _layout(text, root)
+    layout = nodes.layout(text, root)
     splices = _set_splices(text, root, path, value, layout)
     return _verified(text, splices, _with_set(before, path, plain(value)), path)
 
@@ -114,7 +85,7 @@ def append_item(
             raise EditError(f"{describe(path)} is not a list")
         if any(_same_item(existing, item, identity_key) for existing in current):
             return text
-    layout = _layout(text, root)
+    layout = nodes.layout(text, root)
     splices = _append_splices(text, root, path, item, layout)
     expected = copy.deepcopy(before) if before is not None else {}
     items = [*(current if isinstance(current, list) else []), plain(item)]
@@ -143,8 +114,8 @@ def yaml_scalars(text: str) -> list[tuple[tuple[str, ...], int, int, str | None]
         elif isinstance(node, SequenceNode):
             for item in node.value:
                 walk(item, path)
-        elif isinstance(node, ScalarNode) and not _is_empty(node):
-            found.append((path, _content_start(text, node), node.end_mark.index, node.style))
+        elif isinstance(node, ScalarNode) and not nodes.is_empty(node):
+            found.append((path, nodes.content_start(text, node), node.end_mark.index, node.style))
 
     if root is not None:
         walk(root, ())
@@ -170,7 +141,7 @@ def _parse(text: str) -> tuple[Node | None, Any]:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as error:
         raise EditError(f"not valid YAML: {yaml_problem(error)}") from None
-    if root is not None and _is_null(root) and _is_empty(root):
+    if root is not None and nodes.is_null(root) and nodes.is_empty(root):
         root = None  # "---" and nothing else: as empty as an empty file
     if root is not None and not isinstance(root, MappingNode):
         raise EditError("the document is not a mapping of keys to values")
@@ -226,67 +197,12 @@ def _verified(text: str, splices: list[_Splice], expected: Any, path: tuple[str,
     return result
 
 
-# -- finding --------------------------------------------------------------------------------------
-
-
-def _shared_nodes(root: Node | None) -> set[int]:
-    """Nodes reached twice: an anchor an alias points to. Their text stands in one place only."""
-    seen: Counter[int] = Counter()
-
-    def walk(node: Node) -> None:
-        seen[id(node)] += 1
-        if seen[id(node)] > 1:
-            return
-        for child in _children(node):
-            walk(child)
-
-    if root is not None:
-        walk(root)
-    return {node_id for node_id, count in seen.items() if count > 1}
-
-
-def _children(node: Node) -> Iterator[Node]:
-    if isinstance(node, MappingNode):
-        for key, value in node.value:
-            yield key
-            yield value
-    elif isinstance(node, SequenceNode):
-        yield from node.value
-
-
-def _entry(mapping: MappingNode, key: str, path: tuple[str, ...]) -> tuple[Node, Node] | None:
-    """The key node and value node of ``key`` in ``mapping``."""
-    found = [
-        (key_node, value_node)
-        for key_node, value_node in mapping.value
-        if isinstance(key_node, ScalarNode) and key_node.tag == _STR_TAG and key_node.value == key
-    ]
-    if len(found) > 1:
-        raise EditError(f"{describe(path)} is there more than once")
-    if found:
-        return found[0]
-    if any(key_node.tag == _MERGE_TAG for key_node, _ in mapping.value):
-        raise EditError(
-            f"{describe(path[:-1])} takes keys from a merge key (<<): edit {describe(path)} by hand"
-        )
-    return None
-
-
-def _is_null(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == _NULL_TAG
-
-
-def _is_empty(node: Node) -> bool:
-    """A value written as nothing at all (``key:``): its marks point at the next token."""
-    return isinstance(node, ScalarNode) and node.start_mark.index == node.end_mark.index
-
-
 def _last_position(doc: _Doc, key: Node | None, value: Node) -> int:
     """A position on the last line of an entry (or list item): new lines go after that line."""
-    if key is None and _is_empty(value):
+    if key is None and nodes.is_empty(value):
         # A lone "-": its marks are not where it stands.
         raise EditError("a list has an empty item (a lone -): edit it by hand")
-    if key is not None and (_is_empty(value) or value.start_mark.index < key.end_mark.index):
+    if key is not None and (nodes.is_empty(value) or value.start_mark.index < key.end_mark.index):
         # "key:" has no marks of its own; "key: *alias" has those of its anchor, further up:
         # either way the entry ends on the key's line (an alias is one token).
         alias = f"*{value.anchor}" if value.start_mark.index < key.end_mark.index else ""
@@ -298,7 +214,7 @@ def _last_position(doc: _Doc, key: Node | None, value: Node) -> int:
     if isinstance(value, SequenceNode) and not value.flow_style:
         position = int(value.start_mark.index)
         for item in value.value:
-            if _is_empty(item) or item.start_mark.index >= position:
+            if nodes.is_empty(item) or item.start_mark.index >= position:
                 position = _last_position(doc, None, item)
                 continue
             # "- *name": the marks are those of its anchor, further up.
@@ -313,63 +229,6 @@ def _last_position(doc: _Doc, key: Node | None, value: Node) -> int:
     if end.column == 0 and end.index > value.start_mark.index:
         return int(end.index) - 1
     return int(end.index)
-
-
-def _check_not_shared(node: Node, shared: set[int], path: tuple[str, ...]) -> None:
-    if id(node) in shared:
-        raise EditError(
-            f"{describe(path)} is an anchor that an alias (*name) also uses: changing it would"
-            " change both; edit it by hand"
-        )
-
-
-# -- layout ---------------------------------------------------------------------------------------
-
-
-def _layout(text: str, root: Node | None) -> _Layout:
-    """The file's most common indentation steps (2 and 0 when it shows none)."""
-    steps: Counter[int] = Counter()
-    dashes: Counter[int] = Counter()
-    items: Counter[int] = Counter()
-    for node in _walk(root):
-        if isinstance(node, MappingNode) and not node.flow_style:
-            column = node.value[0][0].start_mark.column
-            for _, child in node.value:
-                if isinstance(child, MappingNode) and not child.flow_style:
-                    steps[child.value[0][0].start_mark.column - column] += 1
-                elif isinstance(child, SequenceNode) and not child.flow_style:
-                    dashes[child.start_mark.column - column] += 1
-        if isinstance(node, SequenceNode) and not node.flow_style:
-            for child in node.value:
-                if not _is_empty(child):
-                    items[child.start_mark.column - node.start_mark.column] += 1
-    first_break = text.find("\n")
-    newline = "\r\n" if first_break > 0 and text[first_break - 1] == "\r" else "\n"
-    return _Layout(
-        newline=newline,
-        step=_most_common(steps, lambda n: n > 0, 2),
-        dash=_most_common(dashes, lambda n: n >= 0, 2),
-        item=_most_common(items, lambda n: n >= 2, 2),
-    )
-
-
-def _walk(root: Node | None) -> Iterator[Node]:
-    seen: set[int] = set()
-    stack = [root] if root is not None else []
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        stack.extend(_children(node))
-
-
-def _most_common(counter: Counter[int], valid: Callable[[int], bool], default: int) -> int:
-    for value, _ in counter.most_common():
-        if valid(value):
-            return int(value)
-    return default
 
 
 def _line_end(text: str, position: int) -> int:
@@ -387,147 +246,6 @@ def _insert_lines(text: str, after: int, lines: list[str], newline: str) -> _Spl
     return _Splice(at, at, "".join(line + newline for line in lines))
 
 
-#: An anchor (``&name``) or a tag (``!!str``) before a value: its marks start there.
-_PROPERTIES = re.compile(r"(?:[&!][^\s]*[ \t]+)*")
-
-
-def _content_start(text: str, node: Node) -> int:
-    """Where ``node``'s value itself starts, after its anchor and tag (which stay)."""
-    match = _PROPERTIES.match(text, node.start_mark.index)
-    return match.end() if match else int(node.start_mark.index)
-
-
-def _colon_after(text: str, key: Node, path: tuple[str, ...]) -> int:
-    """The index just after the ``:`` that follows ``key``."""
-    match = re.compile(r"[ \t]*:").match(text, key.end_mark.index)
-    if match is None:
-        raise EditError(f"cannot find where the value of {describe(path)} goes: edit it by hand")
-    return match.end()
-
-
-# -- rendering ------------------------------------------------------------------------------------
-
-
-#: Printable, but read as a line break (U+2028, U+2029) or a byte order mark, or not characters.
-_ESCAPED = frozenset((0x2028, 0x2029, 0xFEFF, 0xFFFE, 0xFFFF))
-
-
-def _quoted(text: str) -> str:
-    """A double-quoted YAML scalar; escapes what YAML does not allow raw."""
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or code in _ESCAPED:
-            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
-
-
-def _single_quotable(text: str) -> bool:
-    return all(char.isprintable() for char in text)
-
-
-def _plain_ok(text: str, flow: bool) -> bool:
-    pattern = _PLAIN_FLOW if flow else _PLAIN_BLOCK
-    return pattern.fullmatch(text) is not None and text.lower() not in _SPECIAL_WORDS
-
-
-def _scalar(value: Value, *, flow: bool, style: str | None = None, key: bool = False) -> str:
-    """A scalar as YAML text; ``style`` is the quoting of the value it replaces or sits beside."""
-    if isinstance(value, Secret):
-        value = value.value
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    assert isinstance(value, str)
-    if style == "'" and _single_quotable(value):
-        return "'" + value.replace("'", "''") + "'"
-    if style is None and _plain_ok(value, flow=flow or key):
-        return value
-    return _quoted(value)
-
-
-def _flow(value: Value) -> str:
-    if isinstance(value, Mapping):
-        entries = (f"{_scalar(k, flow=True, key=True)}: {_flow(v)}" for k, v in value.items())
-        return "{" + ", ".join(entries) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_flow(item) for item in value) + "]"
-    return _scalar(value, flow=True)
-
-
-def _block_entry(
-    key: str, value: Value, column: int, layout: _Layout, styles: tuple[str | None, str | None]
-) -> list[str]:
-    """Lines of ``key: value`` at ``column``; ``styles`` is the (key, value) quoting to match."""
-    head = " " * column + _scalar(key, flow=False, style=styles[0], key=True) + ":"
-    if isinstance(value, Mapping) and value:
-        lines = [head]
-        for child_key, child in value.items():
-            lines += _block_entry(child_key, child, column + layout.step, layout, (None, None))
-        return lines
-    if isinstance(value, list) and value:
-        lines = [head]
-        for item in value:
-            lines += _block_item(item, column + layout.dash, layout, None)
-        return lines
-    if isinstance(value, (Mapping, list)):
-        return [f"{head} {_flow(value)}"]
-    return [f"{head} {_scalar(value, flow=False, style=styles[1])}"]
-
-
-def _block_item(item: Value, dash_column: int, layout: _Layout, style: str | None) -> list[str]:
-    """Lines of ``- item`` with its ``-`` at ``dash_column``."""
-    dash = " " * dash_column + "-" + " " * (layout.item - 1)
-    if isinstance(item, Mapping) and item:
-        lines: list[str] = []
-        for key, value in item.items():
-            lines += _block_entry(key, value, dash_column + layout.item, layout, (None, None))
-        return [dash + lines[0][dash_column + layout.item :], *lines[1:]]
-    if isinstance(item, (Mapping, list)):
-        return [dash + _flow(item)]
-    return [dash + _scalar(item, flow=False, style=style)]
-
-
-def _nest(path: tuple[str, ...], value: Value) -> Value:
-    """``value`` under the keys of ``path`` (the mappings an edit creates)."""
-    for key in reversed(path):
-        value = {key: value}
-    return value
-
-
-def _sibling_styles(mapping: MappingNode) -> tuple[str | None, str | None]:
-    """The quoting of the last string key and value in ``mapping``, for new entries to match."""
-    key_style: str | None = None
-    value_style: str | None = None
-    for key_node, value_node in mapping.value:
-        if isinstance(key_node, ScalarNode) and key_node.tag == _STR_TAG:
-            key_style = key_node.style if key_node.style in ("'", '"') else None
-        if isinstance(value_node, ScalarNode) and value_node.tag == _STR_TAG:
-            value_style = value_node.style if value_node.style in ("'", '"') else None
-    return key_style, value_style
-
-
-def _item_style(sequence: SequenceNode) -> str | None:
-    styles = [
-        item.style
-        for item in sequence.value
-        if isinstance(item, ScalarNode) and item.tag == _STR_TAG
-    ]
-    return styles[-1] if styles and styles[-1] in ("'", '"') else None
-
-
 # -- the edits ------------------------------------------------------------------------------------
 
 
@@ -536,7 +254,7 @@ class _Doc:
     """The text being edited, with what was learnt about it."""
 
     text: str
-    layout: _Layout
+    layout: render.Layout
     shared: set[int]
 
 
@@ -545,29 +263,29 @@ _AtTarget = Callable[[_Doc, MappingNode, Node, Node, tuple[str, ...]], list[_Spl
 
 
 def _set_splices(
-    text: str, root: Node | None, path: tuple[str, ...], value: Value, layout: _Layout
+    text: str, root: Node | None, path: tuple[str, ...], value: Value, layout: render.Layout
 ) -> list[_Splice]:
     def at_target(
         doc: _Doc, mapping: MappingNode, key_node: Node, value_node: Node, here: tuple[str, ...]
     ) -> list[_Splice]:
         return _replace_value(doc, mapping, key_node, value_node, value, here)
 
-    return _walk_to(_Doc(text, layout, _shared_nodes(root)), root, path, value, at_target)
+    return _walk_to(_Doc(text, layout, nodes.shared_nodes(root)), root, path, value, at_target)
 
 
 def _append_splices(
-    text: str, root: Node | None, path: tuple[str, ...], item: Value, layout: _Layout
+    text: str, root: Node | None, path: tuple[str, ...], item: Value, layout: render.Layout
 ) -> list[_Splice]:
     def at_target(
         doc: _Doc, mapping: MappingNode, key_node: Node, value_node: Node, here: tuple[str, ...]
     ) -> list[_Splice]:
-        if _is_null(value_node):
+        if nodes.is_null(value_node):
             return _fill_null(doc, mapping, key_node, value_node, [item], here)
         if not isinstance(value_node, SequenceNode):
             raise EditError(f"{describe(here)} is not a list")
         return [_append_to_sequence(doc, value_node, item)]
 
-    return _walk_to(_Doc(text, layout, _shared_nodes(root)), root, path, [item], at_target)
+    return _walk_to(_Doc(text, layout, nodes.shared_nodes(root)), root, path, [item], at_target)
 
 
 def _walk_to(
@@ -578,23 +296,25 @@ def _walk_to(
     ``value`` is what the last key must end up holding (a one-item list for an append).
     """
     if root is None:
-        lines = _block_entry(path[0], _nest(path[1:], value), 0, doc.layout, (None, None))
+        lines = render.block_entry(
+            path[0], render.nest(path[1:], value), 0, doc.layout, (None, None)
+        )
         return [_insert_lines(doc.text, max(len(doc.text) - 1, 0), lines, doc.layout.newline)]
     mapping: Node = root
     for depth, key in enumerate(path):
         here = path[: depth + 1]
         if not isinstance(mapping, MappingNode):
             raise EditError(f"{describe(path[:depth])} is not a mapping")
-        _check_not_shared(mapping, doc.shared, path[:depth])
-        found = _entry(mapping, key, here)
+        nodes.check_not_shared(mapping, doc.shared, path[:depth])
+        found = nodes.entry(mapping, key, here)
         if found is None:
-            return [_add_entry(doc, mapping, key, _nest(path[depth + 1 :], value))]
+            return [_add_entry(doc, mapping, key, render.nest(path[depth + 1 :], value))]
         key_node, value_node = found
-        _check_not_shared(value_node, doc.shared, here)
+        nodes.check_not_shared(value_node, doc.shared, here)
         if depth == len(path) - 1:
             return at_target(doc, mapping, key_node, value_node, here)
-        if _is_null(value_node):
-            nested = _nest(path[depth + 1 :], value)
+        if nodes.is_null(value_node):
+            nested = render.nest(path[depth + 1 :], value)
             return _fill_null(doc, mapping, key_node, value_node, nested, here)
         mapping = value_node
     raise AssertionError("unreachable: the loop returns at the last key")
@@ -602,20 +322,20 @@ def _walk_to(
 
 def _add_entry(doc: _Doc, mapping: MappingNode, key: str, value: Value) -> _Splice:
     """A new last entry of ``mapping``."""
-    styles = _sibling_styles(mapping)
+    styles = nodes.sibling_styles(mapping)
     if mapping.flow_style:
         rendered = (
-            _flow(value)
+            render.flow(value)
             if isinstance(value, (Mapping, list))
-            else _scalar(value, flow=True, style=styles[1])
+            else render.scalar(value, flow=True, style=styles[1])
         )
-        entry = f"{_scalar(key, flow=True, style=styles[0], key=True)}: {rendered}"
+        entry = f"{render.scalar(key, flow=True, style=styles[0], key=True)}: {rendered}"
         if not mapping.value:
-            at = _content_start(doc.text, mapping) + 1  # just after "{"
+            at = nodes.content_start(doc.text, mapping) + 1  # just after "{"
             return _Splice(at, at, entry)
         last_key, last_value = mapping.value[-1]
         at = _last_position(doc, last_key, last_value)
-        if _is_empty(last_value):
+        if nodes.is_empty(last_value):
             # "{a: }" or "{a}": after the colon and a space if there is a colon ("a:," is no
             # separator to every reader).
             colon = re.compile(r"[ \t]*:[ \t]*").match(doc.text, last_key.end_mark.index)
@@ -625,7 +345,7 @@ def _add_entry(doc: _Doc, mapping: MappingNode, key: str, value: Value) -> _Spli
         return _Splice(at, at, ", " + entry)
     column = mapping.value[0][0].start_mark.column
     last_key, last_value = mapping.value[-1]
-    lines = _block_entry(key, value, column, doc.layout, styles)
+    lines = render.block_entry(key, value, column, doc.layout, styles)
     position = _last_position(doc, last_key, last_value)
     return _insert_lines(doc.text, position, lines, doc.layout.newline)
 
@@ -638,7 +358,7 @@ def _replace_value(
     value: Value,
     path: tuple[str, ...],
 ) -> list[_Splice]:
-    if _is_null(value_node):
+    if nodes.is_null(value_node):
         return _fill_null(doc, mapping, key_node, value_node, value, path)
     if not isinstance(value_node, ScalarNode) or isinstance(value, (Mapping, list)):
         raise EditError(
@@ -646,9 +366,9 @@ def _replace_value(
         )
     if value_node.style in ("|", ">"):
         raise EditError(f"{describe(path)} is a block scalar (| or >): edit it by hand")
-    style = value_node.style if value_node.tag == _STR_TAG else None
-    new = _scalar(value, flow=bool(mapping.flow_style), style=style)
-    return [_Splice(_content_start(doc.text, value_node), value_node.end_mark.index, new)]
+    style = value_node.style if value_node.tag == nodes.STR_TAG else None
+    new = render.scalar(value, flow=bool(mapping.flow_style), style=style)
+    return [_Splice(nodes.content_start(doc.text, value_node), value_node.end_mark.index, new)]
 
 
 def _fill_null(
@@ -662,26 +382,30 @@ def _fill_null(
     """A value where there was none (``key:``, ``key: ~``, ``key: null``)."""
     flow = bool(mapping.flow_style)
     if flow or not isinstance(value, (Mapping, list)) or not value:
-        new = _flow(value) if isinstance(value, (Mapping, list)) else _scalar(value, flow=flow)
-        if _is_empty(value_node):
-            at = _colon_after(doc.text, key_node, path)
+        new = (
+            render.flow(value)
+            if isinstance(value, (Mapping, list))
+            else render.scalar(value, flow=flow)
+        )
+        if nodes.is_empty(value_node):
+            at = nodes.colon_after(doc.text, key_node, path)
             return [_Splice(at, at, " " + new)]
-        return [_Splice(_content_start(doc.text, value_node), value_node.end_mark.index, new)]
+        return [_Splice(nodes.content_start(doc.text, value_node), value_node.end_mark.index, new)]
     splices = []
-    if not _is_empty(value_node):
+    if not nodes.is_empty(value_node):
         # "key: ~  # comment" becomes "key:  # comment", the new lines go under it.
-        colon = _colon_after(doc.text, key_node, path)
+        colon = nodes.colon_after(doc.text, key_node, path)
         splices.append(_Splice(colon, value_node.end_mark.index, ""))
     column = key_node.start_mark.column
     lines = []
     if isinstance(value, Mapping):
         for child_key, child in value.items():
-            lines += _block_entry(
+            lines += render.block_entry(
                 child_key, child, column + doc.layout.step, doc.layout, (None, None)
             )
     else:
         for item in value:
-            lines += _block_item(item, column + doc.layout.dash, doc.layout, None)
+            lines += render.block_item(item, column + doc.layout.dash, doc.layout, None)
     splices.append(_insert_lines(doc.text, key_node.end_mark.index, lines, doc.layout.newline))
     return splices
 
@@ -689,15 +413,17 @@ def _fill_null(
 def _append_to_sequence(doc: _Doc, sequence: SequenceNode, item: Value) -> _Splice:
     if sequence.flow_style:
         if not sequence.value:
-            at = _content_start(doc.text, sequence) + 1  # just after "["
-            return _Splice(at, at, _flow(item))
+            at = nodes.content_start(doc.text, sequence) + 1  # just after "["
+            return _Splice(at, at, render.flow(item))
         at = _last_position(doc, None, sequence.value[-1])
-        return _Splice(at, at, ", " + _flow(item))
+        return _Splice(at, at, ", " + render.flow(item))
     first = sequence.value[0]
     item_layout = doc.layout
-    if not _is_empty(first) and id(first) not in doc.shared:
+    if not nodes.is_empty(first) and id(first) not in doc.shared:
         offset = first.start_mark.column - sequence.start_mark.column
         item_layout = attr.evolve(doc.layout, item=max(offset, 2))
-    lines = _block_item(item, sequence.start_mark.column, item_layout, _item_style(sequence))
+    lines = render.block_item(
+        item, sequence.start_mark.column, item_layout, nodes.item_style(sequence)
+    )
     position = _last_position(doc, None, sequence)
     return _insert_lines(doc.text, position, lines, doc.layout.newline)
