@@ -93,9 +93,12 @@ def advise_devture(
             " `config: {shared_secret: <the value of its sharedSecret>}`"
         )
         return
-    report.warning(
-        f"{where}: devture's {name}. To migrate, change its module: to {MODULE} and keep its"
-        " config: (m_login_password_support_enabled now defaults to true)"
+    # A note, not a warning: devture's module serves shared-secret logins (the same token), so
+    # bridges double-puppet here as they are; moving is advice.
+    report.line(
+        f"note: {where}: devture's {name} serves the bridges' shared-secret logins here. To"
+        f" migrate, change its module: to {MODULE} and keep its config:"
+        " (m_login_password_support_enabled now defaults to true)"
     )
     try:
         parse_config(entry.get("config") or {})
