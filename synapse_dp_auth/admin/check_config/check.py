@@ -78,10 +78,10 @@ def check_homeserver_config(
     if len([where for where, _ in ours if where.startswith("modules")]) > 1:
         report.error(f"{MODULE} is listed more than once under modules: keep one entry")
 
-    for where, entry, name in devture:
-        advise_devture(where, entry, name, bool(ours), report)
-
     delegated = auth_delegated(config)
+    for where, entry, name in devture:
+        advise_devture(where, entry, name, bool(ours), delegated, report)
+
     for where, _ in ours:
         if delegated:
             report.error(
@@ -103,9 +103,13 @@ def check_homeserver_config(
         else []
     )
     # devture's module (v2, under modules:) serves shared-secret logins as ours does: its entry
-    # gets migration advice (above), never "not configured".
-    shared_secret_module = bool(ours) or any(
-        name == DEVTURE_MODULE and where.startswith("modules") for where, _, name in devture
+    # gets migration advice (above), never "not configured"; unless auth is delegated, where
+    # neither can run (an error on its entry, above).
+    shared_secret_module = bool(ours) or (
+        not delegated
+        and any(
+            name == DEVTURE_MODULE and where.startswith("modules") for where, _, name in devture
+        )
     )
     if not shared_secret_module:
         _report_without_module(registrations, double_puppets, delegated, report)
