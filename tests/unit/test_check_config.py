@@ -126,10 +126,16 @@ def test_check_config_devture_module(tmp_path: Path, capsys: pytest.CaptureFixtu
         tmp_path, module_yaml(f'shared_secret: "{SECRET}"', module=module_entry.DEVTURE_MODULE)
     )
     code, out, _ = run_cli(capsys, "check-config", path)
-    assert code == 1
+    # devture's module serves shared-secret logins: advice to migrate, as a note, not a failure.
+    assert code == 0
+    assert (
+        f"note: modules[0]: devture's {module_entry.DEVTURE_MODULE} serves the bridges'"
+        " shared-secret logins here"
+    ) in out
     assert f"change its module: to {MODULE} and keep its config:" in out
     assert "its config: is valid for synapse_dp_auth as it is" in out
-    assert "error: synapse_dp_auth is not configured" in out
+    assert "not configured" not in out
+    assert "error:" not in out and "warning:" not in out
     assert SECRET not in out
 
 
@@ -276,3 +282,22 @@ def test_check_config_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture
         f"synapse_dp_auth check-config: error: cannot read {tmp_path / 'nope.yaml'}:"
         " No such file or directory\n"
     )
+
+
+def test_check_config_devture_module_under_oauth_delegation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Synapse refuses every password-auth module under delegation, devture's too: not "serves
+    the bridges' shared-secret logins here"."""
+    text = module_yaml(f'shared_secret: "{SECRET}"', module=module_entry.DEVTURE_MODULE) + (
+        "matrix_authentication_service:\n  enabled: true\n"
+    )
+    code, out, _ = run_cli(capsys, "check-config", write_config(tmp_path, text))
+    assert code == 1
+    assert (
+        f"error: modules[0]: devture's {module_entry.DEVTURE_MODULE} cannot run while auth is"
+        " delegated to the Matrix Authentication Service"
+    ) in out
+    assert "serves the bridges' shared-secret logins" not in out
+    assert "warning: no bridge can double-puppet here" in out
+    assert SECRET not in out

@@ -312,11 +312,15 @@ def test_user_regex_mistakes(server_name: str, regex: str, level: Level, expecte
     registration["namespaces"]["users"][0]["regex"] = regex
     findings = check_registrations(server_name, [loaded("/etc/dp.yaml", registration)])
     [text] = [t for t in texts(findings, level) if "namespaces.users[0]" in t]
-    assert f"namespaces.users[0].regex {regex!r}" in text
+    # Shown as it stands in a single-quoted YAML registration (backslashes not doubled).
+    assert f"namespaces.users[0].regex '{regex}'" in text
     if level is Level.NOTE:
         assert texts(findings, Level.WARNING) == texts(findings, Level.ERROR) == []
     assert expected in text
-    assert f"write {user_regex(server_name)!r}" in text
+    # The advice, pasted into a registration as printed, loads as the regex meant.
+    advice = re.search(r"write (regex: '[^']*')", text)
+    assert advice is not None
+    assert yaml.safe_load(advice.group(1)) == {"regex": user_regex(server_name)}
 
 
 def test_bridge_with_catch_all_namespace_is_flagged() -> None:

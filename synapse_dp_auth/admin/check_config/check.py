@@ -10,6 +10,7 @@ appservice registrations (:mod:`~synapse_dp_auth.admin.check_config.registration
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,13 @@ from typing import Any
 from synapse_dp_auth.admin.check_config import registrations as registration_checks
 from synapse_dp_auth.admin.check_config.login_settings import auth_delegated, report_login_settings
 from synapse_dp_auth.admin.check_config.module_entry import (
+    DEVTURE_MODULE,
     MODULE,
     OUR_MODULES,
     advise_devture,
     check_our_entry,
 )
+from synapse_dp_auth.admin.check_config.path_map import PathMapping, map_path
 from synapse_dp_auth.admin.check_config.report import ConfigReport
 from synapse_dp_auth.admin.shared.homeserver_yaml import (
     ConfigFileError,
@@ -32,10 +35,14 @@ from synapse_dp_auth.config import DpAuthConfig
 
 
 def check_homeserver_config(
-    config: Mapping[str, Any], sources: Mapping[str, str], report: ConfigReport
+    config: Mapping[str, Any],
+    sources: Mapping[str, str],
+    report: ConfigReport,
+    path_mappings: Sequence[PathMapping] = (),
 ) -> None:
     """Find this module's entry, validate it with the module's own ``parse_config``, and say
-    what the surrounding homeserver settings mean for the bridges."""
+    what the surrounding homeserver settings mean for the bridges. ``path_mappings`` say where
+    the registrations listed by their path inside Synapse's container are on this host."""
     ours: list[tuple[str, Mapping[str, Any]]] = []
     devture: list[tuple[str, Mapping[str, Any], str]] = []
     misplaced = False
@@ -71,10 +78,10 @@ def check_homeserver_config(
     if len([where for where, _ in ours if where.startswith("modules")]) > 1:
         report.error(f"{MODULE} is listed more than once under modules: keep one entry")
 
-    for where, entry, name in devture:
-        advise_devture(where, entry, name, bool(ours), report)
-
     delegated = auth_delegated(config)
+    for where, entry, name in devture:
+        advise_devture(where, entry, name, bool(ours), delegated, report)
+
     for where, _ in ours:
         if delegated:
             report.error(
@@ -85,7 +92,7 @@ def check_homeserver_config(
                 " -c homeserver.yaml FILE` writes its registration and prints each bridge's"
                 " setting"
             )
-    registrations = _registration_files(config, sources, report)
+    registrations = _registration_files(config, sources, report, path_mappings)
     try:
         server_name, server_name_problem = configured_server_name(config, sources), ""
     except ConfigFileError as error:
@@ -95,32 +102,64 @@ def check_homeserver_config(
         if server_name is not None
         else []
     )
-    if not ours and not delegated and not double_puppets:
+    # devture's module (v2, under modules:) serves shared-secret logins as ours does: its entry
+    # gets migration advice (above), never "not configured"; unless auth is delegated, where
+    # neither can run (an error on its entry, above).
+    shared_secret_module = bool(ours) or (
+        not delegated
+        and any(
+            name == DEVTURE_MODULE and where.startswith("modules") for where, _, name in devture
+        )
+    )
+    if not shared_secret_module:
+        _report_without_module(registrations, double_puppets, delegated, report)
+    report_login_settings(config, parsed[0] if len(parsed) == 1 and not misplaced else None, report)
+    _report_registrations(server_name, server_name_problem, sources, registrations, report)
+
+
+def _report_without_module(
+    registrations: Sequence[registration_checks.RegistrationFile],
+    double_puppets: Sequence[str],
+    delegated: bool,
+    report: ConfigReport,
+) -> None:
+    """With no shared-secret module (ours or devture's), whether bridges can double-puppet at
+    all: only with a double-puppet registration (the appservice method)."""
+    if not double_puppets and registration_checks.could_not_check(registrations):
+        # Not an error of its own: the one cause is reported with the registrations.
+        report.line(
+            "No shared-secret module is configured: whether bridges can double-puppet here (with"
+            " the appservice method) depends on the registrations that could not be checked"
+            " (below)"
+        )
+    elif not delegated and not double_puppets:
         report.error(
             f"synapse_dp_auth is not configured: add an entry `- module: {MODULE}` with its"
             " config: under modules: in homeserver.yaml"
         )
-    elif not ours and not double_puppets:
+    elif not double_puppets:
         report.warning(
             "no bridge can double-puppet here: auth is delegated to the Matrix Authentication"
             " Service, where synapse_dp_auth cannot run, and no double-puppet registration is"
             " listed in app_service_config_files: `synapse_dp_auth appservice -c"
             " homeserver.yaml FILE` writes one"
         )
-    elif not ours:
+    else:
         report.line(
             "synapse_dp_auth is not configured: only bridges using the appservice method"
             " double-puppet here"
         )
-    report_login_settings(config, parsed[0] if len(parsed) == 1 and not misplaced else None, report)
-    _report_registrations(server_name, server_name_problem, sources, registrations, report)
 
 
 def _registration_files(
-    config: Mapping[str, Any], sources: Mapping[str, str], report: ConfigReport
+    config: Mapping[str, Any],
+    sources: Mapping[str, str],
+    report: ConfigReport,
+    path_mappings: Sequence[PathMapping],
 ) -> list[registration_checks.RegistrationFile]:
     """Read every file of ``app_service_config_files`` (relative paths from the current
-    directory; Synapse reads them from its own working directory)."""
+    directory; Synapse reads them from its own working directory), each from where
+    ``path_mappings`` put it on this host."""
     listed = config.get("app_service_config_files")
     if listed is None:
         return []
@@ -133,17 +172,26 @@ def _registration_files(
         return []
     files = []
     for name in listed:
+        local = map_path(name, path_mappings)
+        read_from = local if local != name else None
         try:
-            content = read_yaml(Path(name))
+            content = read_yaml(Path(local))
         except ConfigFileError as error:
             hint = (
                 ""
                 if Path(name).is_absolute()
                 else " (a relative path: Synapse reads it from its working directory)"
             )
-            files.append(registration_checks.RegistrationFile(name, problem=f"{error}{hint}"))
+            files.append(
+                registration_checks.RegistrationFile(
+                    name,
+                    problem=f"{error}{hint}",
+                    missing=not os.path.lexists(local),
+                    read_from=read_from,
+                )
+            )
         else:
-            files.append(registration_checks.RegistrationFile(name, content))
+            files.append(registration_checks.RegistrationFile(name, content, read_from=read_from))
     return files
 
 

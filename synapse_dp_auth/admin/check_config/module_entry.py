@@ -77,9 +77,25 @@ def check_our_entry(
 
 
 def advise_devture(
-    where: str, entry: Mapping[str, Any], name: str, ours_present: bool, report: ConfigReport
+    where: str,
+    entry: Mapping[str, Any],
+    name: str,
+    ours_present: bool,
+    delegated: bool,
+    report: ConfigReport,
 ) -> None:
     """How to move from devture's shared-secret-authenticator (never printing its secret)."""
+    if delegated:
+        # Synapse 1.163.2 synapse/module_api/__init__.py 570-573: register_password_auth_provider_
+        # callbacks raises ConfigError under OAuth delegation; legacy password providers (v1) go
+        # through the same call (synapse/handlers/auth.py 2092).
+        report.error(
+            f"{where}: devture's {name} cannot run while auth is delegated to the Matrix"
+            " Authentication Service: Synapse refuses to start with a password-auth module then."
+            " Remove this entry and double-puppet with the appservice method instead:"
+            " `synapse_dp_auth appservice -c homeserver.yaml FILE`"
+        )
+        return
     if ours_present:
         report.error(
             f"{where}: devture's {name} is still configured next to synapse_dp_auth; it accepts"
@@ -93,9 +109,12 @@ def advise_devture(
             " `config: {shared_secret: <the value of its sharedSecret>}`"
         )
         return
-    report.warning(
-        f"{where}: devture's {name}. To migrate, change its module: to {MODULE} and keep its"
-        " config: (m_login_password_support_enabled now defaults to true)"
+    # A note, not a warning: devture's module serves shared-secret logins (the same token), so
+    # bridges double-puppet here as they are; moving is advice.
+    report.line(
+        f"note: {where}: devture's {name} serves the bridges' shared-secret logins here. To"
+        f" migrate, change its module: to {MODULE} and keep its config:"
+        " (m_login_password_support_enabled now defaults to true)"
     )
     try:
         parse_config(entry.get("config") or {})

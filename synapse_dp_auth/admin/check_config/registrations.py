@@ -17,6 +17,7 @@ from typing import Any
 
 import attr
 
+from synapse_dp_auth.admin.check_config.path_map import MDAD_DOUBLE_PUPPET_MOUNT
 from synapse_dp_auth.admin.shared.matrix_ids import user_regex
 
 #: The namespaces Synapse reads from a registration.
@@ -31,6 +32,12 @@ MUST_DIFFER = {
     "hs_token": "Synapse accepts it, but each appservice could then pose as the homeserver to"
     " the other",
 }
+#: What mautrix's docs print where an admin must fill in a value (mautrix/docs
+#: ``bridges/general/double-puppeting.md`` @ b44236a6f947, lines 47-69): each of as_token,
+#: hs_token and sender_localpart is the text "random string", and the users regex names
+#: ``your\.domain``. Pasted unedited, Synapse refuses the sender_localpart (it has a space).
+DOCS_PLACEHOLDER_TOKEN = "random string"
+DOCS_PLACEHOLDER_DOMAIN = "your\\.domain"
 #: Localparts that every regex meant to cover "every local user" must match (the grammar's
 #: characters, a digit-only one, a one-letter one).
 _SAMPLE_LOCALPARTS = ("alice", "a.b-c_d=e/f", "1234", "x")
@@ -51,11 +58,32 @@ class Finding:
 
 @attr.s(frozen=True, auto_attribs=True)
 class RegistrationFile:
-    """One entry of ``app_service_config_files``, as read: its content or why it is unreadable."""
+    """One entry of ``app_service_config_files``, as read: its content or why it is unreadable.
+
+    ``missing`` when nothing is at the path here (as for a path inside Synapse's container);
+    ``read_from`` when ``--path-map`` had it read from another path."""
 
     path: str
     content: Any = attr.ib(default=None, repr=False)  # holds tokens
     problem: str | None = None
+    missing: bool = False
+    read_from: str | None = None
+
+
+def yaml_single_quoted(regex: str) -> str:
+    """``regex`` as a single-quoted YAML scalar, the quoting MDAD's and mautrix's registrations
+    use: backslashes are literal there (only a ``'`` is doubled), so the text pastes as is."""
+    return "'" + regex.replace("'", "''") + "'"
+
+
+def regex_advice(regex: str) -> str:
+    """What to write, pasteable as printed, and for which YAML quoting (a Python repr would
+    double each backslash: pasted into single quotes, ``\\.`` no longer matches a ``.``)."""
+    double_quoted = '"' + regex.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return (
+        f"write regex: {yaml_single_quoted(regex)} (as printed, in single quotes; in double"
+        f" quotes each backslash is doubled: {double_quoted})"
+    )
 
 
 @enum.unique
@@ -86,6 +114,8 @@ def check_registrations(server_name: str, files: Sequence[RegistrationFile]) -> 
     findings: list[Finding] = []
     usable: list[tuple[str, Mapping[str, Any]]] = []
     seen_paths: set[str] = set()
+    elsewhere: list[RegistrationFile] = []
+    unchecked = 0
     for file in files:
         if file.path in seen_paths:
             findings.append(
@@ -93,13 +123,35 @@ def check_registrations(server_name: str, files: Sequence[RegistrationFile]) -> 
             )
             continue
         seen_paths.add(file.path)
+        if file.missing and file.path.startswith("/"):
+            elsewhere.append(file)
+            continue
         if file.problem is not None:
             findings.append(Finding(Level.ERROR, file.problem))
+            unchecked += 1
+            continue
+        placeholders = docs_placeholders(file.content)
+        if placeholders:
+            # Instead of the shape checks: the placeholder is the cause of what they would find.
+            findings.append(
+                Finding(
+                    Level.ERROR,
+                    f"{file.path} still holds the placeholders of mautrix's docs"
+                    f" ({', '.join(placeholders)}), pasted unedited: Synapse refuses it or it"
+                    " serves no user here. `synapse_dp_auth appservice` writes a registration"
+                    " with real tokens and this server's regex; or replace each placeholder",
+                )
+            )
+            unchecked += 1
             continue
         problems = _shape_problems(file.path, file.content)
         findings.extend(Finding(Level.ERROR, text) for text in problems)
         if not problems:
             usable.append((file.path, file.content))
+
+    if elsewhere:
+        findings.insert(0, _not_here(elsewhere))
+        unchecked += len(elsewhere)
 
     double_puppets = 0
     for path, registration in usable:
@@ -108,7 +160,15 @@ def check_registrations(server_name: str, files: Sequence[RegistrationFile]) -> 
         double_puppets += kind is Kind.DOUBLE_PUPPET
     findings.extend(_collisions(usable))
 
-    if not double_puppets:
+    if not double_puppets and unchecked:
+        findings.append(
+            Finding(
+                Level.NOTE,
+                f"no double-puppet registration among those checked; {unchecked} listed"
+                f" file{'s' if unchecked != 1 else ''} could not be checked (above)",
+            )
+        )
+    elif not double_puppets:
         findings.append(
             Finding(
                 Level.NOTE,
@@ -120,12 +180,53 @@ def check_registrations(server_name: str, files: Sequence[RegistrationFile]) -> 
     return findings
 
 
+def _not_here(files: Sequence[RegistrationFile]) -> Finding:
+    """One finding for every listed absolute path with nothing behind it here: the one cause is
+    most often that homeserver.yaml names paths inside Synapse's container."""
+    listed = ", ".join(
+        file.path + (f" (mapped to {file.read_from})" if file.read_from else "") for file in files
+    )
+    container, host = MDAD_DOUBLE_PUPPET_MOUNT
+    return Finding(
+        Level.ERROR,
+        f"not checked: {len(files)} file{'s' if len(files) != 1 else ''} listed in"
+        f" app_service_config_files {'do' if len(files) != 1 else 'does'} not exist here:"
+        f" {listed}. They may be paths inside Synapse's container (matrix-docker-ansible-deploy"
+        f" mounts {host} as {container}): run check-config inside that container, or map the"
+        " paths to this host with --path-map CONTAINER_PREFIX=HOST_PREFIX (repeatable), e.g."
+        f" --path-map {container}={host}",
+    )
+
+
+def docs_placeholders(content: Any) -> list[str]:
+    """The keys of a registration that still hold mautrix's docs' placeholders (named, never
+    their values: a real token may sit next to them)."""
+    if not isinstance(content, dict):
+        return []
+    found = [key for key in REQUIRED_STRINGS if content.get(key) == DOCS_PLACEHOLDER_TOKEN]
+    found = [f"{key}: {DOCS_PLACEHOLDER_TOKEN}" for key in found]
+    namespaces = content.get("namespaces")
+    users = namespaces.get("users") if isinstance(namespaces, dict) else None
+    for index, entry in enumerate(users if isinstance(users, list) else []):
+        regex = entry.get("regex") if isinstance(entry, dict) else None
+        if isinstance(regex, str) and DOCS_PLACEHOLDER_DOMAIN in regex:
+            found.append(f"namespaces.users[{index}].regex names {DOCS_PLACEHOLDER_DOMAIN}")
+    return found
+
+
+def could_not_check(files: Sequence[RegistrationFile]) -> bool:
+    """Whether some listed file could not be checked (unreadable, or the docs' placeholders), so
+    that what the others lack may be there."""
+    return any(file.problem is not None or docs_placeholders(file.content) for file in files)
+
+
 def find_double_puppets(server_name: str, files: Sequence[RegistrationFile]) -> list[str]:
     """The files among ``files`` that Synapse can load and that are for double puppeting."""
     return [
         file.path
         for file in files
         if file.problem is None
+        and not docs_placeholders(file.content)
         and not _shape_problems(file.path, file.content)
         and classify(file.content, server_name) is Kind.DOUBLE_PUPPET
     ]
@@ -251,8 +352,8 @@ def _check_one(
             findings.append(
                 Finding(
                     Level.ERROR,
-                    f"{key}.regex {regex!r} does not match the users of this server"
-                    f" ({server_name}), e.g. {missed}: write {expected!r}",
+                    f"{key}.regex {yaml_single_quoted(regex)} does not match the users of this"
+                    f" server ({server_name}), e.g. {missed}: {regex_advice(expected)}",
                 )
             )
         else:
@@ -306,18 +407,18 @@ def _too_wide(key: str, regex: str, server_name: str, expected: str) -> list[Fin
         return [
             Finding(
                 Level.WARNING,
-                f"{key}.regex {regex!r} matches the users of every server, e.g."
-                f" @alice:{_UNRELATED_SERVER} (nothing in it names {server_name}): write"
-                f" {expected!r}",
+                f"{key}.regex {yaml_single_quoted(regex)} matches the users of every server, e.g."
+                f" @alice:{_UNRELATED_SERVER} (nothing in it names {server_name}):"
+                f" {regex_advice(expected)}",
             )
         ]
     if matches(server_name.replace(".", "x")):
         return [
             Finding(
                 Level.WARNING,
-                f"{key}.regex {regex!r} also matches users of other servers, e.g."
-                f" @alice:{server_name.replace('.', 'x')} (an unescaped '.' matches any"
-                f" character): write {expected!r}",
+                f"{key}.regex {yaml_single_quoted(regex)} also matches users of other servers,"
+                f" e.g. @alice:{server_name.replace('.', 'x')} (an unescaped '.' matches any"
+                f" character): {regex_advice(expected)}",
             )
         ]
     longer = f"{server_name}.{_UNRELATED_SERVER}"
@@ -325,9 +426,10 @@ def _too_wide(key: str, regex: str, server_name: str, expected: str) -> list[Fin
         return [
             Finding(
                 Level.NOTE,
-                f"{key}.regex {regex!r} also matches longer server names, e.g. @alice:{longer}"
-                " (Synapse matches from the start of the user ID only); harmless for double"
-                f" puppeting, but to say exactly what is meant, write {expected!r}",
+                f"{key}.regex {yaml_single_quoted(regex)} also matches longer server names, e.g."
+                f" @alice:{longer} (Synapse matches from the start of the user ID only); harmless"
+                f" for double puppeting, but to say exactly what is meant,"
+                f" {regex_advice(expected)}",
             )
         ]
     return []
