@@ -202,6 +202,7 @@ DOCTOR_CHECKS = (
     "discord.yaml",
     "telegram.yaml",
     "mx-puppet-slack.yaml",
+    "googlechat.yaml",
     "corporal.json",
 )
 
