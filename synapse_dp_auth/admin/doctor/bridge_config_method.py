@@ -186,31 +186,26 @@ def _corporal(config: Mapping[str, Any], path: str, user_id: str) -> DoublePuppe
             " it needs a shared-secret login module on the homeserver. To set it up:"
             f" {USE_MODULE}{secret_key}"
         )
-    secret = secret.strip()
-    if is_placeholder(secret):
-        return DoublePuppetPlan(
-            path=path,
-            kind=BridgeKind.MATRIX_CORPORAL,
-            server_name=domain,
-            homeserver_url=url,
-            url_key="Matrix.HomeserverApiEndpoint",
-            secret_key=secret_key,
-            method=Method.PLACEHOLDER,
-            explanation=(
-                f"the value of {secret_key} is the sample secret of matrix-corporal's"
-                " config.json.dist, published with it: nothing was sent to the homeserver"
-            ),
-            remedy=f"{USE_MODULE}{secret_key}",
-        )
-    return DoublePuppetPlan(
+    source = PlanSource(
         path=path,
         kind=BridgeKind.MATRIX_CORPORAL,
         server_name=domain,
         homeserver_url=url,
         url_key="Matrix.HomeserverApiEndpoint",
         secret_key=secret_key,
-        method=Method.SHARED_SECRET,
-        secret=secret,
+    )
+    if is_placeholder(secret):
+        return source.plan(
+            Method.PLACEHOLDER,
+            explanation=(
+                f"the value of {secret_key} is the sample secret of matrix-corporal's"
+                " config.json.dist, published with it: nothing was sent to the homeserver"
+            ),
+            remedy=f"{USE_MODULE}{secret_key}",
+        )
+    return source.plan(
+        Method.SHARED_SECRET,
+        secret=secret.strip(),
         family=MATRIX_CORPORAL,
         explanation=(
             f"matrix-corporal always logs in as {MATRIX_CORPORAL.name} clients do"
