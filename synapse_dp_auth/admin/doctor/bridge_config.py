@@ -22,6 +22,7 @@ from synapse_dp_auth.admin.doctor.bridge_config_model import (
     Method,
 )
 from synapse_dp_auth.admin.shared.client import HomeserverClient, HomeserverError
+from synapse_dp_auth.admin.shared.exits import CliError
 
 
 class NoHomeserverURLError(Exception):
@@ -99,14 +100,19 @@ def run_bridge_plan(
             " this machine reaches Synapse at as HOMESERVER_URL."
         )
         write("")
+    hint = f" ({container} looks like a container name: give HOMESERVER_URL)"
     try:
-        return _check(plan, out, write, make_client(url), user_id)
+        client = make_client(url)  # may refuse plain http:// off loopback
+    except CliError as error:
+        if container is None:
+            raise
+        raise CliError(f"{error}{hint}", error.exit_code) from None
+    try:
+        return _check(plan, out, write, client, user_id)
     except HomeserverError as error:
         if container is None:
             raise
-        raise HomeserverError(
-            f"{error} ({container} looks like a container name: give HOMESERVER_URL)"
-        ) from None
+        raise HomeserverError(f"{error}{hint}") from None
 
 
 def container_host(url: str) -> str | None:
