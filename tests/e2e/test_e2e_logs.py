@@ -263,8 +263,12 @@ CPU_REQUESTS, CPU_ROUNDS = 20, 13
 #: :data:`testbed.request_cost.SHAPES`, and across them (the median of the shapes' figures, which
 #: one noisy shape moves less), each a median of per-round ratios. The filter before this test
 #: took 1.3 to 3.6 times (2.5 on ordinary text, 2.5 across them); now 1.0 to 1.2
-#: (``bench/logfilter_bench.py`` prints the same figures).
-CPU_RATIO_BOUND = 1.5
+#: (``bench/logfilter_bench.py`` prints the same figures). One shape's median is noisy: on an
+#: idle machine, one run of the benchmark gave 1.54 on one shape (per-round range 1.04 to 2.38)
+#: and the next 1.09 on it, with every other shape at 1.07 to 1.25 in both. So the bound per
+#: shape is 2.0, which still fails the old filter's worst shapes (3.6), and the bound across
+#: shapes, which noise moves least, is the tight one.
+CPU_RATIO_BOUND = 2.0
 CPU_RATIO_BOUND_ACROSS_SHAPES = 1.25
 
 

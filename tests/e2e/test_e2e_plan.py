@@ -53,6 +53,8 @@ namespaces:
       exclusive: true
 """
 
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bridge_configs"
+
 CONFIGS = {
     # bridgev2 with a plain secret: what the old instructions, or the legacy migration, left.
     "whatsapp.yaml": f"""\
@@ -202,6 +204,7 @@ DOCTOR_CHECKS = (
     "discord.yaml",
     "telegram.yaml",
     "mx-puppet-slack.yaml",
+    "googlechat.yaml",
     "corporal.json",
 )
 
@@ -360,6 +363,20 @@ def test_plan_apply_restart_and_every_bridge_double_puppets(
     code, again, err = run_cli(capsys, "plan", "-c", server.config, *bridges_)
     assert (code, err) == (0, ""), again
     assert "Nothing to change" in again
+
+    # The same checks, live, from plan itself: every bridge passes as its config is now...
+    live_check = ("--homeserver-url", server.homeserver.url, "--user", alice)
+    code, live, err = run_cli(capsys, "plan", "-c", server.config, *bridges_, *live_check)
+    assert (code, err) == (0, ""), live
+    assert f"Live check: {len(bridges_)} of {len(bridges_)} bridge configs" in live
+    # ...and one whose `as_token:` holds a shared secret, not an as_token, fails it.
+    wrong = str(FIXTURES / "mautrix-go-bridgev2" / "as-token-is-shared-secret.yaml")
+    code, live, _ = run_cli(capsys, "plan", "-c", server.config, *bridges_, wrong, *live_check)
+    assert code == 1
+    assert f"Live check: {len(bridges_)} of {len(bridges_) + 1} bridge configs" in live
+    assert "the server does not know this as_token" in live
+    for value in (secret, registration["as_token"], registration["hs_token"]):
+        assert value not in live
 
 
 class _BridgeConfig(BaseFileConfig):

@@ -386,9 +386,7 @@ def test_bridgev2_missing_secrets_section(tmp_path: Path) -> None:
 def test_non_string_secret(tmp_path: Path, value: str, kind: str) -> None:
     with pytest.raises(BridgeConfigError) as caught:
         plan_for(tmp_path, BRIDGEV2, value)
-    assert f'secrets["example.org"] must be a non-empty string (it is {kind}): write' in str(
-        caught.value
-    )
+    assert f'secrets["example.org"] is {kind}: double puppeting is not set up' in str(caught.value)
 
 
 @pytest.mark.parametrize(("value", "kind"), [("'x'", "a string"), ("5", "a number")])
@@ -431,7 +429,7 @@ def test_legacy_shared_secret(
     assert plan.secret == SECRET
     assert plan.homeserver_url == url
     assert plan.secret_key == 'bridge.login_shared_secret_map["example.org"]'
-    assert any("bridgev2" in note for note in plan.notes)
+    assert any("as_token:" in note for note in plan.notes)
     assert_secret_nowhere(SECRET, repr(plan), plan.explanation, *plan.notes)
 
 
@@ -559,7 +557,8 @@ def test_matrix_corporal_other_server(tmp_path: Path) -> None:
 
 def test_matrix_corporal_missing_secret(tmp_path: Path) -> None:
     with pytest.raises(
-        BridgeConfigError, match=r"corporal\.json: Matrix\.AuthSharedSecret is missing"
+        BridgeConfigError,
+        match=r"corporal\.json: Matrix\.AuthSharedSecret is empty, so .* synapse_dp_auth",
     ):
         plan_for(tmp_path, CORPORAL, "null", name="corporal.json")
 

@@ -648,6 +648,12 @@ def test_under_mas_no_module_is_added(server_dir: Path, capsys: pytest.CaptureFi
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert cli.main(["plan", "bridge.yaml"]) == 2  # no -c
     assert cli.main(["plan", "-c", str(tmp_path / "homeserver.yaml")]) == 2  # no bridge
+    # The live check needs both, and checks the configs as they are, so not with --apply.
+    base = ["plan", "-c", str(tmp_path / "homeserver.yaml"), "bridge.yaml"]
+    assert cli.main([*base, "--homeserver-url", "http://localhost:8008"]) == 2
+    assert cli.main([*base, "--user", "@alice:example.com"]) == 2
+    live = ["--homeserver-url", "http://localhost:8008", "--user", "@alice:example.com"]
+    assert cli.main([*base, *live, "--apply"]) == 2
     capsys.readouterr()
 
 

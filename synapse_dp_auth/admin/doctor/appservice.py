@@ -56,7 +56,10 @@ def diagnose_appservice(
                 "the registration is not loaded, or its as_token is not this one: list the"
                 " registration file under app_service_config_files in homeserver.yaml (on every"
                 " worker's config too) and restart Synapse, then compare the file's as_token with"
-                " the bridge's value after `as_token:` (no spaces or quotes around it)"
+                " the bridge's value after `as_token:` (no spaces or quotes around it). `as_token:`"
+                " takes a registration's as_token (`synapse_dp_auth appservice` writes one), not"
+                " the module's shared secret: a shared secret goes without the prefix, for the"
+                " bridges that log in with it (mautrix/signal#542, mautrix/meta#134)"
             ),
         )
     if not token_answer.ok:

@@ -10,6 +10,7 @@ The report names every key it read and never shows a secret, not even in part.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from typing import TextIO
 
@@ -20,7 +21,7 @@ from synapse_dp_auth.admin.doctor.bridge_config_model import (
     DoublePuppetPlan,
     Method,
 )
-from synapse_dp_auth.admin.shared.client import HomeserverClient
+from synapse_dp_auth.admin.shared.client import HomeserverClient, HomeserverError
 
 
 class NoHomeserverURLError(Exception):
@@ -37,7 +38,7 @@ def describe_plan(plan: DoublePuppetPlan) -> list[str]:
         f"  secret for this user's server: {plan.secret_key} (not shown)",
         f"  double puppeting: {plan.method.value}",
     ]
-    if plan.method not in FAILING_METHODS:  # the verdict below says why
+    if plan.method not in FAILING_METHODS | {Method.VERSION_DEPENDENT}:  # the verdict says why
         lines.append(f"      {plan.explanation}")
     lines += [f"  note: {note}" for note in plan.notes]
     return lines
@@ -64,6 +65,17 @@ def run_bridge_plan(
     for line in describe_plan(plan):
         write(line)
     write("")
+    if plan.method is Method.VERSION_DEPENDENT:
+        write(f"VERSION  {plan.kind.value} double puppeting for {user_id} depends on the release")
+        write(f"      {plan.explanation}")
+        if plan.remedy:
+            write(f"      fix: {plan.remedy}")
+        write("")
+        write(
+            f"Check which release of the bridge runs: with this config, some releases will not"
+            f" double-puppet {user_id}. Nothing was sent to the homeserver."
+        )
+        return 1
     if plan.method in FAILING_METHODS or plan.secret is None:
         write(f"FAIL  {plan.kind.value} double puppeting for {user_id}")
         write(f"      {plan.explanation}")
@@ -78,7 +90,43 @@ def run_bridge_plan(
     if homeserver_url is not None:
         write(f"Using {homeserver_url} (HOMESERVER_URL) instead of {plan.url_key}.")
         write("")
-    client = make_client(url)
+    container = None if homeserver_url is not None else container_host(url)
+    if container is not None:
+        write(
+            f"note: {container} in {plan.url_key} is a name without a dot, as Docker containers"
+            " have (matrix-docker-ansible-deploy's matrix-traefik, matrix-synapse): it resolves"
+            " only inside the bridge's container network. Run this there, or give the address"
+            " this machine reaches Synapse at as HOMESERVER_URL."
+        )
+        write("")
+    try:
+        return _check(plan, out, write, make_client(url), user_id)
+    except HomeserverError as error:
+        if container is None:
+            raise
+        raise HomeserverError(
+            f"{error} ({container} looks like a container name: give HOMESERVER_URL)"
+        ) from None
+
+
+def container_host(url: str) -> str | None:
+    """The host of ``url`` when it is a single-label name other than ``localhost``: a container
+    or service name (MDAD renders ``http://matrix-traefik:8008``), unreachable from the host."""
+    host = urllib.parse.urlsplit(url).hostname
+    if not host or "." in host or ":" in host or host == "localhost":
+        return None
+    return host
+
+
+def _check(
+    plan: DoublePuppetPlan,
+    out: TextIO,
+    write: Callable[..., None],
+    client: HomeserverClient,
+    user_id: str,
+) -> int:
+    """The live check the plan calls for."""
+    assert plan.secret is not None  # run_bridge_plan returned before for plans without one
     if plan.method is Method.APPSERVICE_TOKEN:
         return run_appservice(
             client,

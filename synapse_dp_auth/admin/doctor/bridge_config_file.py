@@ -4,10 +4,23 @@ its keys, with errors that name the file and the key and never quote a value.
 A config is recognised by the keys only its kind has. The legacy markers are bridgev2's own:
 mautrix-go ``bridgev2/bridgeconfig/upgrade.go`` treats a config whose ``appservice.database`` is a
 string (mautrix-python) or has ``appservice.database.uri`` (legacy mautrix-go) as legacy.
+Three bridges share those layouts but log in differently, so they are told apart first:
+
+- mautrix-imessage: an ``imessage:`` section or ``bridge.user`` (mautrix/imessage
+  ``example-config.yaml`` @ 300ba6d0e556; not ``homeserver.websocket_proxy``, which any legacy
+  mautrix-go config may have: mautrix-go ``bridge/bridgeconfig/config.go``);
+- the legacy Python signal bridge (0.4.x, on signald): a string ``appservice.database`` and
+  ``signal.socket_path`` (mautrix/signal ``mautrix_signal/example-config.yaml`` @ 64bfed8f05e1
+  L91-93), a key no other mautrix-python bridge has;
+- the legacy slack bridge: the legacy mautrix-go layout with ``appservice.id: slack``
+  (mautrix/slack ``example-config.yaml`` @ 98d157b18285; its bridgev2 releases have the
+  bridgev2 layout).
+
 mx-puppet-bridge has ``bridge.homeserverUrl`` / ``bridge.loginSharedSecretMap`` (its
 ``sample.config.yaml``), matrix-corporal's JSON ``Matrix.HomeserverApiEndpoint`` (its
 ``docs/configuration.md``). What each key means is decided in
-:mod:`~synapse_dp_auth.admin.doctor.bridge_config_method`.
+:mod:`~synapse_dp_auth.admin.doctor.bridge_config_method`; ``plan`` recognises configs through
+:func:`identify` too.
 
 Pure: no network, no Synapse.
 """
@@ -38,6 +51,9 @@ class BridgeKind(enum.Enum):
     BRIDGEV2 = "mautrix-go bridgev2"
     LEGACY_MAUTRIX_GO = "legacy mautrix-go (the `bridge` package, v0.16 to v0.23)"
     MAUTRIX_PYTHON = "mautrix-python"
+    SIGNAL_PYTHON = "legacy Python mautrix-signal (0.4.x, signald)"
+    IMESSAGE = "mautrix-imessage"
+    SLACK_LEGACY = "legacy mautrix-slack (before bridgev2)"
     MX_PUPPET_BRIDGE = "mx-puppet-bridge"
     MATRIX_CORPORAL = "matrix-corporal"
 
@@ -80,10 +96,17 @@ def identify(config: Mapping[str, Any], path: str) -> BridgeKind:
     appservice = config.get("appservice")
     homeserver = config.get("homeserver")
     if isinstance(appservice, dict) and isinstance(homeserver, dict):
+        if "imessage" in config or (isinstance(bridge, dict) and "user" in bridge):
+            return BridgeKind.IMESSAGE
         database = appservice.get("database")
         if isinstance(database, dict) and isinstance(database.get("uri"), str):
+            if bridge_name(config) == "slack":
+                return BridgeKind.SLACK_LEGACY
             return BridgeKind.LEGACY_MAUTRIX_GO
         if isinstance(database, str):
+            signal = config.get("signal")
+            if isinstance(signal, dict) and "socket_path" in signal:
+                return BridgeKind.SIGNAL_PYTHON
             return BridgeKind.MAUTRIX_PYTHON
         if any(key in config for key in ("double_puppet", "database", "network")):
             return BridgeKind.BRIDGEV2
@@ -93,6 +116,13 @@ def identify(config: Mapping[str, Any], path: str) -> BridgeKind:
         " mautrix-go or mautrix-python one (homeserver:, appservice.database, bridge:), an"
         " mx-puppet-bridge one (bridge.homeserverUrl) or matrix-corporal's JSON (Matrix:)"
     )
+
+
+def bridge_name(config: Mapping[str, Any]) -> str | None:
+    """The bridge's name where the config says it: ``appservice.id`` in every mautrix example
+    (``whatsapp``, ``telegram``...)."""
+    name = value_at(config, ("appservice", "id"))
+    return name.strip() if isinstance(name, str) and name.strip() else None
 
 
 # -- keys, read with errors that name them ---------------------------------------------------------

@@ -33,6 +33,18 @@ keys, and gives the same secret different meanings. What is restated here, and f
   ``Matrix.AuthSharedSecret`` (matrix-corporal ``docs/configuration.md``): the HMAC key of a
   password login, for users of its own server only.
 
+- **mautrix-imessage**, the **legacy slack** bridge and the **legacy Python signal** bridge
+  share the mautrix layouts but log in with ``m.login.password`` only, and only legacy slack's
+  unreleased rewrite reads ``as_token:``: :mod:`~synapse_dp_auth.admin.doctor.bridge_config_mautrix`
+  and :mod:`~synapse_dp_auth.admin.doctor.bridge_config_secrets` (where each kind reads its
+  secret: mautrix-python's single ``bridge.login_shared_secret`` replaces the map) cite them.
+
+A value an upstream example ships (``foobar``, ``as_token:foobar``, corporal's sample secret:
+:mod:`~synapse_dp_auth.admin.shared.placeholders`) is refused before any request. Where the
+bridge's release decides and the config cannot tell (a legacy whatsapp config may be run by a
+bridgev2 release, which ignores its shared secret), the verdict is
+:attr:`~synapse_dp_auth.admin.doctor.bridge_config_model.Method.VERSION_DEPENDENT`, never "ok".
+
 A new kind of bridge config is recognised in ``bridge_config_file`` and decided on here. Pure:
 no network, no Synapse. The secrets read here are kept in fields that ``repr`` never shows, and
 no message built here contains one, not even in part.
@@ -49,12 +61,15 @@ from synapse_dp_auth.admin.doctor.bridge_config_file import (
     BridgeKind,
     dotted,
     identify,
+    kind_of,
     map_at,
     server_name_at,
     string_at,
+    value_at,
 )
 from synapse_dp_auth.admin.doctor.bridge_config_mautrix import plan_mautrix
 from synapse_dp_auth.admin.doctor.bridge_config_model import (
+    USE_MODULE,
     DoublePuppetPlan,
     Method,
     PlanSource,
@@ -66,6 +81,7 @@ from synapse_dp_auth.admin.shared.families import (
     MX_PUPPET_BRIDGE,
 )
 from synapse_dp_auth.admin.shared.matrix_ids import server_of
+from synapse_dp_auth.admin.shared.placeholders import is_placeholder
 
 
 def plan_double_puppet(config: Mapping[str, Any], path: str, user_id: str) -> DoublePuppetPlan:
@@ -117,6 +133,16 @@ def _mx_puppet(config: Mapping[str, Any], path: str, user_id: str) -> DoublePupp
         url_key=url_key,
         secret_key=secret_key,
     )
+    if is_placeholder(value):
+        return source.plan(
+            Method.PLACEHOLDER,
+            explanation=(
+                f"the value of {secret_key} is the placeholder of mx-puppet-bridge's"
+                " sample.config.yaml, not a secret: nothing was sent to the homeserver"
+            ),
+            remedy=f"{USE_MODULE}{secret_key}",
+            notes=notes,
+        )
     if value.startswith(AS_TOKEN_PREFIX):
         return source.plan(
             Method.IGNORED,
@@ -153,16 +179,33 @@ def _corporal(config: Mapping[str, Any], path: str, user_id: str) -> DoublePuppe
             f"{path}: matrix-corporal logs in only users of its own server"
             f" (Matrix.HomeserverDomainName: {domain}), and {user_id} is on {server}"
         )
-    secret = string_at(config, path, ("Matrix", "AuthSharedSecret"))
-    return DoublePuppetPlan(
+    secret = value_at(config, ("Matrix", "AuthSharedSecret"))
+    if not isinstance(secret, str) or not secret.strip():
+        raise BridgeConfigError(
+            f"{path}: {secret_key} is {kind_of(secret)}, so matrix-corporal cannot log users in:"
+            " it needs a shared-secret login module on the homeserver. To set it up:"
+            f" {USE_MODULE}{secret_key}"
+        )
+    source = PlanSource(
         path=path,
         kind=BridgeKind.MATRIX_CORPORAL,
         server_name=domain,
         homeserver_url=url,
         url_key="Matrix.HomeserverApiEndpoint",
         secret_key=secret_key,
-        method=Method.SHARED_SECRET,
-        secret=secret,
+    )
+    if is_placeholder(secret):
+        return source.plan(
+            Method.PLACEHOLDER,
+            explanation=(
+                f"the value of {secret_key} is the sample secret of matrix-corporal's"
+                " config.json.dist, published with it: nothing was sent to the homeserver"
+            ),
+            remedy=f"{USE_MODULE}{secret_key}",
+        )
+    return source.plan(
+        Method.SHARED_SECRET,
+        secret=secret.strip(),
         family=MATRIX_CORPORAL,
         explanation=(
             f"matrix-corporal always logs in as {MATRIX_CORPORAL.name} clients do"

@@ -25,7 +25,10 @@ from synapse_dp_auth.admin.shared.families import (
     LEGACY_MAUTRIX_GO,
     MATRIX_CORPORAL,
     MAUTRIX_GO_BRIDGEV2,
+    MAUTRIX_IMESSAGE,
     MAUTRIX_PYTHON,
+    MAUTRIX_SIGNAL_PYTHON,
+    MAUTRIX_SLACK_LEGACY,
     MX_PUPPET_BRIDGE,
     Family,
 )
@@ -36,6 +39,9 @@ KIND_FAMILY: dict[BridgeKind, Family] = {
     BridgeKind.BRIDGEV2: MAUTRIX_GO_BRIDGEV2,
     BridgeKind.LEGACY_MAUTRIX_GO: LEGACY_MAUTRIX_GO,
     BridgeKind.MAUTRIX_PYTHON: MAUTRIX_PYTHON,
+    BridgeKind.SIGNAL_PYTHON: MAUTRIX_SIGNAL_PYTHON,
+    BridgeKind.IMESSAGE: MAUTRIX_IMESSAGE,
+    BridgeKind.SLACK_LEGACY: MAUTRIX_SLACK_LEGACY,
     BridgeKind.MX_PUPPET_BRIDGE: MX_PUPPET_BRIDGE,
     BridgeKind.MATRIX_CORPORAL: MATRIX_CORPORAL,
 }
@@ -57,10 +63,17 @@ class Method(enum.Enum):
     UNUSABLE = "none: the bridge cannot use this value as written"
     #: A server the bridge refuses to double-puppet for: not its own, not listed, no discovery.
     NOT_ALLOWED = "none: the bridge does not double-puppet users of this server"
+    #: The value the bridge's example config ships: found before any request is sent.
+    PLACEHOLDER = "none: the value is the shipped example's placeholder"
+    #: Releases of the same bridge read this config differently and the config cannot tell which
+    #: one runs: the verdict is never "ok" (``doctor`` exits non-zero and names both sides).
+    VERSION_DEPENDENT = "depends on the bridge's release, which the config does not show"
 
 
 #: The methods with which the bridge does not double-puppet the user at all.
-FAILING_METHODS = frozenset({Method.IGNORED, Method.UNUSABLE, Method.NOT_ALLOWED})
+FAILING_METHODS = frozenset(
+    {Method.IGNORED, Method.UNUSABLE, Method.NOT_ALLOWED, Method.PLACEHOLDER}
+)
 
 
 @attr.s(frozen=True, auto_attribs=True, kw_only=True)
@@ -94,7 +107,7 @@ class DoublePuppetPlan:
     @property
     def works_without_change(self) -> bool:
         """Whether the config, as written, has double puppeting on for the user at all."""
-        return self.method not in FAILING_METHODS
+        return self.method not in FAILING_METHODS and self.method is not Method.VERSION_DEPENDENT
 
 
 @attr.s(frozen=True, auto_attribs=True, kw_only=True)
@@ -139,6 +152,11 @@ class PlanSource:
 
 # -- what to write instead -------------------------------------------------------------------------
 
+
+USE_MODULE = (
+    "load synapse_dp_auth in Synapse (modules: in homeserver.yaml, `synapse_dp_auth plan` writes"
+    " the entry) and put its shared secret in "
+)
 
 USE_APPSERVICE_METHOD = (
     "use the appservice method: create a registration with `synapse_dp_auth appservice`, list"

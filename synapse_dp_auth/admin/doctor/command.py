@@ -65,7 +65,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--bridge-config",
         metavar="PATH",
         help="a bridge's own config file (mautrix bridgev2, legacy mautrix-go, mautrix-python,"
-        " mx-puppet-bridge, matrix-corporal JSON): take the homeserver address and the"
+        " mautrix-imessage, legacy slack, legacy Python signal, mx-puppet-bridge, matrix-corporal"
+        " JSON): take the homeserver address and the"
         " double-puppet secret for --user's server from it, say which method the bridge will"
         " use, and check that one",
     )

@@ -20,10 +20,11 @@ from typing import Any
 
 import attr
 
-from synapse_dp_auth.admin.plan.bridge_reading import BridgeFamily, is_placeholder
+from synapse_dp_auth.admin.plan.bridge_reading import BridgeFamily
 from synapse_dp_auth.admin.plan.recipes import Recipe, Slot, Support, key_label, value_at
 from synapse_dp_auth.admin.plan.server_facts import ServerFacts
 from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX
+from synapse_dp_auth.admin.shared.placeholders import is_placeholder
 from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 
 #: The mautrix value that logs in with the bridge's own as_token (m.login.application_service).

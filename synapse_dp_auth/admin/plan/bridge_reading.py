@@ -1,25 +1,11 @@
-"""``plan``'s one window on the bridge-family model: which bridge wrote a config, and which values
-are the upstream examples' placeholders.
+"""``plan``'s one window on the bridge-family model: which bridge wrote a config.
 
-Everything ``plan`` knows about recognising a bridge config comes through here, so that it can
-be pointed at the family model of issue 19 (``shared/families.py`` and
-``doctor/bridge_config_file.py``, being extended with mautrix-imessage, the legacy slack bridge
-and the legacy Python signal bridge) in this one place. Until then, :func:`recognise` asks the
-doctor's :func:`~synapse_dp_auth.admin.doctor.bridge_config_file.identify` and tells apart, by
-the keys only they have, the three kinds that it does not know yet
-(``/work/coord/issue19-research.md`` §3, §4, §6, §12):
+A config is recognised by the doctor's
+:func:`~synapse_dp_auth.admin.doctor.bridge_config_file.identify` (one model of the bridge kinds
+for both commands: its docstring says by which keys, with the upstream files); this adds the
+bridge's name and parses the text ``plan`` has already read (once, for the edit too).
 
-- mautrix-imessage: an ``imessage:`` section or ``bridge.user`` (mautrix/imessage
-  ``example-config.yaml`` @ 300ba6d0e556; not ``homeserver.websocket_proxy``, which every
-  legacy mautrix-go config may have: mautrix-go ``bridge/bridgeconfig/config.go``); it also has
-  ``appservice.database.uri``, so the doctor takes it for legacy mautrix-go;
-- the legacy Python signal bridge (0.4.x): a string ``appservice.database`` and
-  ``signal.socket_path`` (mautrix/signal ``mautrix_signal/example-config.yaml`` @ 64bfed8f05e1
-  L91-93);
-- the legacy slack bridge: the legacy mautrix-go layout with ``appservice.id: slack``
-  (mautrix/slack ``example-config.yaml`` @ 98d157b18285).
-
-Pure: no network, no Synapse; the file is read by the caller (once, for the edit too).
+Pure: no network, no Synapse.
 """
 
 from __future__ import annotations
@@ -31,7 +17,12 @@ from typing import Any
 
 import attr
 
-from synapse_dp_auth.admin.doctor.bridge_config_file import BridgeConfigError, BridgeKind, identify
+from synapse_dp_auth.admin.doctor.bridge_config_file import (
+    BridgeConfigError,
+    BridgeKind,
+    bridge_name,
+    identify,
+)
 from synapse_dp_auth.admin.shared import files
 
 
@@ -67,35 +58,12 @@ _DOCTOR_KINDS = {
     BridgeKind.BRIDGEV2: BridgeFamily.BRIDGEV2,
     BridgeKind.LEGACY_MAUTRIX_GO: BridgeFamily.LEGACY_MAUTRIX_GO,
     BridgeKind.MAUTRIX_PYTHON: BridgeFamily.MAUTRIX_PYTHON,
+    BridgeKind.SIGNAL_PYTHON: BridgeFamily.SIGNAL_PYTHON,
+    BridgeKind.IMESSAGE: BridgeFamily.IMESSAGE,
+    BridgeKind.SLACK_LEGACY: BridgeFamily.SLACK_LEGACY,
     BridgeKind.MX_PUPPET_BRIDGE: BridgeFamily.MX_PUPPET_BRIDGE,
     BridgeKind.MATRIX_CORPORAL: BridgeFamily.MATRIX_CORPORAL,
 }
-
-#: Values the upstream examples ship as double-puppet secrets, and the module secret of
-#: matrix-docker-ansible-deploy's docs: never a working secret (issue19-research.md §10).
-PLACEHOLDERS = frozenset(
-    {
-        # mautrix-go bridgev2 example-config.yaml @ bdb58f2e6c0a L411
-        "as_token:foobar",
-        # legacy mautrix-go and mautrix-python examples (whatsapp, discord, telegram, ...)
-        "foobar",
-        # legacy Python mautrix-signal example @ 64bfed8f05e1 L162
-        "foo",
-        # mx-puppet-bridge sample.config.yaml @ 08dc468980f8 L17 (commented out there)
-        "supersecretsharedsecret",
-        # matrix-corporal config.json.dist @ 8539a07aaa61 L5
-        "7DXvheK1400ydCHjAymDU50FkeUedQJ2AYpitr3inLpSBIdRJN4kfS5IkGYvUptF",
-        # matrix-docker-ansible-deploy docs/configuring-playbook-shared-secret-auth.md L23
-        "YOUR_SHARED_SECRET_GOES_HERE",
-        # mautrix docs' registration (bridges/general/double-puppeting.md @ b44236a6f947 L57)
-        "random string",
-        "as_token:random string",
-    }
-)
-
-
-def is_placeholder(value: str) -> bool:
-    return value.strip() in PLACEHOLDERS
 
 
 def parse_config_text(text: str, path: str) -> Mapping[str, Any]:
@@ -122,26 +90,8 @@ def parse_config_text(text: str, path: str) -> Mapping[str, Any]:
 
 def recognise(config: Mapping[str, Any], path: str) -> Recognised:
     """Which bridge wrote ``config`` (:class:`UnreadableConfigError` when none this knows)."""
-    appservice = _mapping(config.get("appservice"))
-    name = appservice.get("id")
-    bridge_name = name.strip() if isinstance(name, str) and name.strip() else None
-    bridge = _mapping(config.get("bridge"))
-    homeserver = _mapping(config.get("homeserver"))
-    if appservice and homeserver:
-        if "imessage" in config or "user" in bridge:
-            return Recognised(BridgeFamily.IMESSAGE, bridge_name)
-        signal = _mapping(config.get("signal"))
-        if isinstance(appservice.get("database"), str) and "socket_path" in signal:
-            return Recognised(BridgeFamily.SIGNAL_PYTHON, bridge_name)
     try:
         kind = identify(config, path)
     except BridgeConfigError as error:
         raise UnreadableConfigError(str(error)) from None
-    family = _DOCTOR_KINDS[kind]
-    if family is BridgeFamily.LEGACY_MAUTRIX_GO and bridge_name == "slack":
-        family = BridgeFamily.SLACK_LEGACY
-    return Recognised(family, bridge_name)
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return Recognised(_DOCTOR_KINDS[kind], bridge_name(config))

@@ -12,9 +12,11 @@ import datetime
 from typing import TextIO
 
 from synapse_dp_auth.admin.plan.execute import apply_plan
+from synapse_dp_auth.admin.plan.live import check_live
 from synapse_dp_auth.admin.plan.planning import make_plan
 from synapse_dp_auth.admin.plan.report import render_outcomes, render_plan
-from synapse_dp_auth.admin.shared.exits import EXIT_FAILED, EXIT_OK
+from synapse_dp_auth.admin.shared import arguments
+from synapse_dp_auth.admin.shared.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,10 +75,36 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="where to create the module's secret, if the module is added (default:"
         " synapse_dp_auth_secret beside homeserver.yaml)",
     )
+    parser.add_argument(
+        "--homeserver-url",
+        metavar="URL",
+        help="also check each bridge's config as it is now against this homeserver, as doctor"
+        " --bridge-config does (with --user; not with --apply: after the restarts, run plan"
+        " with --homeserver-url again)",
+    )
+    parser.add_argument(
+        "--user",
+        type=arguments.user_id,
+        metavar="USER_ID",
+        help="with --homeserver-url: whose double puppet to check",
+    )
+    arguments.add_connection_options(
+        parser,
+        "with --homeserver-url, allow a plain http:// URL to a host other than this machine"
+        " (the checks send the user's login tokens and as_tokens)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    if (args.homeserver_url is None) != (args.user is None):
+        raise CliError("--homeserver-url and --user go together", EXIT_USAGE)
+    if args.homeserver_url is not None and args.apply:
+        raise CliError(
+            "--homeserver-url checks the configs as they are now, --apply changes them (they work"
+            " after the restarts): run plan --apply, restart, then plan --homeserver-url",
+            EXIT_USAGE,
+        )
     plan = make_plan(
         args.config,
         args.bridge_configs,
@@ -85,6 +113,18 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         secret_path=args.secret_path,
     )
     render_plan(plan, out)
+    if args.homeserver_url is not None:
+        client = arguments.checked_client(
+            args.homeserver_url, args, "the checks would send login tokens and as_tokens"
+        )
+        live = check_live(
+            args.bridge_configs,
+            out,
+            user_id=args.user,
+            homeserver_url=client.base_url,
+            make_client=lambda url: client,
+        )
+        return EXIT_OK if plan.nothing_to_do and live else EXIT_FAILED
     if not args.apply:
         return EXIT_OK if plan.nothing_to_do else EXIT_FAILED
     if not any(change.changes for change in plan.changes):

@@ -42,6 +42,11 @@ from typing import Any
 import attr
 
 from synapse_dp_auth.admin.plan.bridge_reading import BridgeFamily, Recognised
+from synapse_dp_auth.admin.shared.releases import (
+    BRIDGEV2_RELEASES,
+    LEGACY_GO_RELEASES,
+    PYTHON_RELEASES,
+)
 from synapse_dp_auth.token import LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
 
 
@@ -178,52 +183,6 @@ _PASSWORD = frozenset({LOGIN_TYPE_PASSWORD})
 #: m.login.password only.
 _EITHER = frozenset({LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET})
 
-_BRIDGEV2_RELEASES = {
-    "whatsapp": "mautrix-whatsapp v0.11.0 and later",
-    "signal": "mautrix-signal v0.7.0 and later",
-    "gmessages": "mautrix-gmessages v0.5.0 and later",
-    "meta": "mautrix-meta v0.4.0 and later",
-    "facebook": "mautrix-meta v0.4.0 and later",
-    "instagram": "mautrix-meta v0.4.0 and later",
-    "slack": "mautrix-slack v0.1.0 and later",
-    "telegram": "mautrix-telegram v0.2604.0 and later (the Go rewrite)",
-}
-
-#: Legacy mautrix-go: (layout's releases, releases reading as_token: or "" for all of them).
-_LEGACY_GO = {
-    "whatsapp": (
-        "mautrix-whatsapp v0.10.9 and older, or a bridgev2 release (v0.11.0 and later) that"
-        " migrates this layout at every start",
-        "v0.10.1 and later, bridgev2 releases included",
-    ),
-    "discord": ("mautrix-discord, every release to date (v0.7.7)", "v0.6.2 and later"),
-    "gmessages": (
-        "mautrix-gmessages v0.4.3 and older, or a bridgev2 release (v0.5.0 and later) that"
-        " migrates this layout",
-        "v0.2.0 and later, bridgev2 releases included",
-    ),
-    "facebook": ("mautrix-meta v0.3.2 and older, or a bridgev2 release migrating it", ""),
-    "instagram": ("mautrix-meta v0.3.2 and older, or a bridgev2 release migrating it", ""),
-    "meta": ("mautrix-meta v0.3.2 and older, or a bridgev2 release migrating it", ""),
-    "signal": (
-        "mautrix-signal (Go) v0.5.0 to v0.6.3, or a bridgev2 release (v0.7.0 and later) that"
-        " migrates this layout",
-        "",
-    ),
-}
-
-_PYTHON = {
-    "telegram": (
-        "mautrix-telegram v0.15.3 and older (Python), or the Go rewrite (v0.2604.0 and later)"
-        " that migrates this layout",
-        "v0.14.2 and later, the Go rewrite included",
-    ),
-    "googlechat": ("mautrix-googlechat, every release (v0.5.2 is the last)", "v0.5.1 and later"),
-    "facebook": ("mautrix-facebook", "v0.5.1 and later"),
-    "instagram": ("mautrix-instagram", "v0.3.1 and later"),
-    "twitter": ("mautrix-twitter (Python)", "v0.1.7 and later"),
-}
-
 _BRIDGEV2_UPGRADE = (
     "its bridgev2 release migrates this config at start-up and copies"
     " bridge.login_shared_secret_map unchanged into double_puppet.secrets, where only an"
@@ -245,7 +204,7 @@ def recipe_for(recognised: Recognised) -> Recipe:
         return Recipe(
             family,
             name,
-            releases=_BRIDGEV2_RELEASES.get(
+            releases=BRIDGEV2_RELEASES.get(
                 name or "", "a bridgev2 release (mautrix-go's bridgev2 framework)"
             ),
             appservice=Support.ALWAYS,
@@ -258,7 +217,7 @@ def recipe_for(recognised: Recognised) -> Recipe:
             single_key=None,
         )
     if family is BridgeFamily.LEGACY_MAUTRIX_GO:
-        releases, from_ = _LEGACY_GO.get(
+        releases, from_ = LEGACY_GO_RELEASES.get(
             name or "",
             (
                 f"{_bridge(name)} on mautrix-go's legacy `bridge` package",
@@ -279,7 +238,7 @@ def recipe_for(recognised: Recognised) -> Recipe:
             **_MAUTRIX_KEYS,
         )
     if family is BridgeFamily.MAUTRIX_PYTHON:
-        releases, from_ = _PYTHON.get(
+        releases, from_ = PYTHON_RELEASES.get(
             name or "",
             (f"{_bridge(name)} on mautrix-python", "those on mautrix-python 0.20.1 and later"),
         )
@@ -383,8 +342,8 @@ def named_bridges(family: BridgeFamily) -> tuple[str, ...]:
     """The bridges of ``family`` (their ``appservice.id``) whose releases are known here by name;
     every other one gets the family's general recipe. For the documentation's table."""
     known: dict[BridgeFamily, Mapping[str, object]] = {
-        BridgeFamily.BRIDGEV2: _BRIDGEV2_RELEASES,
-        BridgeFamily.LEGACY_MAUTRIX_GO: _LEGACY_GO,
-        BridgeFamily.MAUTRIX_PYTHON: _PYTHON,
+        BridgeFamily.BRIDGEV2: BRIDGEV2_RELEASES,
+        BridgeFamily.LEGACY_MAUTRIX_GO: LEGACY_GO_RELEASES,
+        BridgeFamily.MAUTRIX_PYTHON: PYTHON_RELEASES,
     }
     return tuple(known.get(family, {}))

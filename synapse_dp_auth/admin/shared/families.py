@@ -121,6 +121,42 @@ MAUTRIX_GO_BOTS = Family(
     appservice_note="bots, not appservices: they log in with com.devture.shared_secret_auth",
 )
 
+#: Three bridges that log in with ``m.login.password`` only, mautrix's request body, and never
+#: read ``as_token:``. They log in as the other password-only families do, so the server-wide
+#: checks (``doctor`` without ``--bridge-config``, ``check-config``) need no row of their own
+#: (:data:`MX_PUPPET_BRIDGE`'s answer is theirs); ``doctor --bridge-config`` names them.
+#:
+#: mautrix/imessage ``custompuppet.go`` @ 300ba6d0e556 L74-102 (``req.Type =
+#: mautrix.AuthTypePassword``, device "iMessage Bridge"; ``bridge.login_shared_secret`` only).
+MAUTRIX_IMESSAGE = Family(
+    "mautrix-imessage",
+    "mautrix-imessage (it double-puppets its one bridge.user)",
+    Choice.PASSWORD_ONLY,
+    BodyShape.MAUTRIX,
+    appservice_note="logs in with m.login.password only (bridge.login_shared_secret); never"
+    " reads as_token:",
+)
+#: mautrix/slack ``custompuppet.go`` @ 98d157b18285 L285-317: builds before its bridgev2
+#: release (v0.1.0) send ``m.login.password`` and make an HMAC key of an ``as_token:`` value.
+MAUTRIX_SLACK_LEGACY = Family(
+    "mautrix-slack-legacy",
+    "mautrix-slack builds before v0.1.0 (bridgev2)",
+    Choice.PASSWORD_ONLY,
+    BodyShape.MAUTRIX,
+    appservice_note="builds up to 98d157b log in with m.login.password only; v0.1.0 and later"
+    " are bridgev2 releases (the appservice method)",
+)
+#: mautrix/signal 0.4.x (Python, signald) requires mautrix-python 0.19 (``requirements.txt`` @
+#: 64bfed8f05e1), whose ``mautrix/bridge/custom_puppet.py`` sends ``m.login.password`` only and
+#: has no ``as_token:`` branch.
+MAUTRIX_SIGNAL_PYTHON = Family(
+    "mautrix-signal-python",
+    "mautrix-signal 0.4.x (Python, signald)",
+    Choice.PASSWORD_ONLY,
+    BodyShape.MAUTRIX,
+    appservice_note="runs mautrix-python 0.19: m.login.password only, no as_token:",
+)
+
 #: Every family that logs in with the shared secret, in the order reports list them: what
 #: ``doctor`` and ``check-config`` examine.
 FAMILIES: tuple[Family, ...] = (
