@@ -60,8 +60,8 @@ class Row:
     """One fixture: its verdict on S1, S2, S3, and what the output must and must not say.
 
     ``mentions`` and ``never_mentions`` are regular expressions, searched case-insensitively in
-    stdout and stderr together; ``fix_never_mentions`` in the report's ``fix:`` text only (which
-    must then be there).
+    stdout and stderr together; ``fix_never_mentions`` in the fix given only (which must then be
+    there).
     """
 
     path: str
@@ -157,7 +157,7 @@ SERVER_ROWS: tuple[Row, ...] = (
     everywhere(
         "mautrix-signal-python/mdad-rendered-disabled.yaml",
         ERROR,
-        fix_never_mentions=("as_token",),
+        fix_never_mentions=(AS_TOKEN_PREFIX,),
     ),
     # mx-puppet-bridge/
     everywhere("mx-puppet-bridge/sample.yaml", ERROR),
@@ -191,6 +191,9 @@ _ALL_ROWS = [row.path for row in SERVER_ROWS] + [path for path, _ in CONFIG_ONLY
 #: What a request to the closed port would have printed (shared/client.py's network errors).
 CONNECTION_WORDS = ("refused", "nothing listens", "cannot talk to", "connect")
 
+#: MDAD's rendering, whose address (http://matrix-traefik:8008) is a container's name.
+MDAD_RENDERED = "mautrix-go-bridgev2/mdad-rendered.yaml"
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,20 +222,36 @@ def doctor(capsys: pytest.CaptureFixture[str], path: str, *url: str) -> tuple[in
     return code, out, err
 
 
+#: cli.main's prefix of a one-line error.
+CLI_ERROR_PREFIX = "synapse_dp_auth doctor: error: "
+
+
+def said(path: str, out: str, err: str) -> str:
+    """stdout and stderr as the words they say: without cli.main's prefix (it names the
+    package) and without the fixture's path (its file name holds words such as `quotes`)."""
+    text = out + err.replace(CLI_ERROR_PREFIX, "")
+    return text.replace(str(FIXTURES / path), "FILE")
+
+
 def lines_starting(text: str, prefix: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(prefix)]
 
 
 def is_cli_error(err: str) -> bool:
     """cli.main's one line: ``synapse_dp_auth doctor: error: MESSAGE``."""
-    return bool(lines_starting(err, "synapse_dp_auth doctor: error: "))
+    return bool(lines_starting(err, CLI_ERROR_PREFIX))
 
 
-def fix_text(out: str) -> str:
-    """The report's ``fix:`` text: from ``fix:`` to the next blank line."""
-    _, found, rest = out.partition("fix:")
-    assert found, f"the report gives no fix:\n{out}"
-    return rest.split("\n\n", 1)[0]
+#: Where the fix starts: a report's ``fix:`` line, or a one-line error's "To set it up:".
+FIX_MARKERS = ("fix:", "to set it up:")
+
+
+def fix_text(text: str) -> str:
+    """What the output says to change: from the first fix marker to the next blank line."""
+    lowered = text.lower()
+    starts = [lowered.find(marker) for marker in FIX_MARKERS if marker in lowered]
+    assert starts, f"no fix given:\n{text}"
+    return text[min(starts) :].split("\n\n", 1)[0]
 
 
 def assert_verdict(verdict: Verdict, code: int, out: str, err: str) -> None:
@@ -253,13 +272,13 @@ def assert_verdict(verdict: Verdict, code: int, out: str, err: str) -> None:
 
 
 def assert_mentions(row: Row, out: str, err: str) -> None:
-    text = out + err
+    text = said(row.path, out, err)
     for pattern in row.mentions:
         assert re.search(pattern, text, re.IGNORECASE), f"no {pattern!r} in:\n{text}"
     for pattern in row.never_mentions:
         assert not re.search(pattern, text, re.IGNORECASE), f"{pattern!r} in:\n{text}"
     for pattern in row.fix_never_mentions:
-        fix = fix_text(out)
+        fix = fix_text(text)
         assert not re.search(pattern, fix, re.IGNORECASE), f"{pattern!r} in the fix:\n{text}"
 
 
@@ -292,7 +311,7 @@ def test_found_from_the_config_alone(
     """No request: HOMESERVER_URL is a closed port, which a request would have reported."""
     code, out, err = doctor(capsys, path, f"http://127.0.0.1:{free_port()}")
     assert_verdict(ERROR, code, out, err)
-    text = (out + err).lower()
+    text = said(path, out, err).lower()
     assert word in text, text
     for connection_word in CONNECTION_WORDS:
         assert connection_word not in text, text
@@ -302,8 +321,8 @@ def test_container_name_address_without_homeserver_url(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """MDAD's address http://matrix-traefik:8008 resolves only inside its container network."""
-    code, out, err = doctor(capsys, "mautrix-go-bridgev2/mdad-rendered.yaml")
+    code, out, err = doctor(capsys, MDAD_RENDERED)
     # The README says "non-zero" here: a connection error (1) or the refusal of plain http://
     # to another machine (2) both stop the check; either must say why.
     assert code in (1, 2), f"exit {code}\n{out}{err}"
-    assert "container" in (out + err).lower(), out + err
+    assert "container" in said(MDAD_RENDERED, out, err).lower(), out + err
