@@ -326,3 +326,6 @@ def test_container_name_address_without_homeserver_url(
     # to another machine (2) both stop the check; either must say why.
     assert code in (1, 2), f"exit {code}\n{out}{err}"
     assert "container" in said(MDAD_RENDERED, out, err).lower(), out + err
+    # The error line itself says so, not only the note before it.
+    assert is_cli_error(err), err
+    assert "looks like a container name: give HOMESERVER_URL" in err, err
