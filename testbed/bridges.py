@@ -5,8 +5,9 @@ Every function takes ``(homeserver_url, user_id, shared_secret)`` and returns a
 
 Where the client is installable here it is the real code: mautrix-python's double-puppet login
 runs from the installed ``mautrix`` package, and the mx-puppet-bridge family runs
-matrix-bot-sdk under Node. The Go clients cannot run here, so their request is RESTATED in Python
-from their source, marked as such; a restatement is only as good as that reading.
+matrix-bot-sdk under Node. The Go clients, and the Python signal bridge's mautrix-python 0.19
+(which conflicts with the installed mautrix), cannot run here, so their request is RESTATED in
+Python from their source, marked as such; a restatement is only as good as that reading.
 
 A refusal is a result (``ok=False``), not an exception. An exception means the test bed itself
 could not do its job (server down, Node missing, a bug here).
@@ -40,7 +41,13 @@ from mautrix.errors import MatrixConnectionError, MatrixError
 from mautrix.types import UserID
 from yarl import URL
 
-from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX, MAUTRIX_GO_BRIDGEV2
+from synapse_dp_auth.admin.shared.families import (
+    AS_TOKEN_PREFIX,
+    MAUTRIX_GO_BRIDGEV2,
+    MAUTRIX_IMESSAGE,
+    MAUTRIX_SIGNAL_PYTHON,
+    MAUTRIX_SLACK_LEGACY,
+)
 from synapse_dp_auth.token import make_token
 
 LOGIN_TYPE_SHARED_SECRET = "com.devture.shared_secret_auth"
@@ -51,6 +58,14 @@ DEMO_BRIDGE_NAME = "Demo Bridge"
 
 #: The device matrix-corporal asks for when it logs in as a managed user.
 CORPORAL_DEVICE_ID = "matrix-corporal"
+
+#: The device name mautrix-imessage logs in with on its default (Mac) platforms.
+IMESSAGE_DEVICE_NAME = "iMessage Bridge"
+#: The legacy slack bridge's device: "Slack Bridge" and the Slack team's ID (any ID will do).
+SLACK_DEVICE_NAME = "Slack Bridge"
+DEMO_SLACK_TEAM_ID = "T0DEMO"
+#: The ``login_device_name`` the legacy Python signal bridge gives mautrix-python.
+SIGNAL_DEVICE_NAME = "Signal Bridge"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JS_DIR = REPO_ROOT / "tests" / "js"
@@ -271,6 +286,97 @@ def go_bot_login(homeserver_url: str, user_id: str, shared_secret: str) -> Login
     return _post_login("mautrix-go-bots", homeserver_url, body)
 
 
+# -- password-only mautrix bridges: restatements -------------------------------------------------
+
+
+def _mautrix_password_login(
+    family: str,
+    homeserver_url: str,
+    user_id: str,
+    shared_secret: str,
+    device_id: str,
+    device_name: str,
+) -> LoginResult:
+    """The request of the three mautrix bridges below: ``m.login.password`` without asking
+    ``GET /login`` first, the token as password, ``identifier``, and the bridge's device."""
+    body = {
+        "type": LOGIN_TYPE_PASSWORD,
+        "identifier": {"type": "m.id.user", "user": user_id},
+        "password": make_token(shared_secret, user_id),
+        "device_id": device_id,
+        "initial_device_display_name": device_name,
+    }
+    return _post_login(family, homeserver_url, body)
+
+
+def mautrix_imessage_login(homeserver_url: str, user_id: str, shared_secret: str) -> LoginResult:
+    """RESTATEMENT of mautrix/imessage ``custompuppet.go`` @ 300ba6d0e556, L74-102
+    (``loginWithSharedSecret``).
+
+    Always ``m.login.password`` (no ``GET /login``), the HMAC of ``bridge.login_shared_secret``
+    as password; ``device_id`` and display name are the platform's bridge name, "iMessage Bridge"
+    (``imessage/interface.go`` ``BridgeName``; "Android SMS Bridge" on the android platform).
+    The only other value it knows is the literal ``appservice`` (an appservice login), not a
+    shared secret; it never reads ``as_token:``.
+    """
+    return _mautrix_password_login(
+        MAUTRIX_IMESSAGE.name,
+        homeserver_url,
+        user_id,
+        shared_secret,
+        IMESSAGE_DEVICE_NAME,
+        IMESSAGE_DEVICE_NAME,
+    )
+
+
+def legacy_mautrix_slack_login(
+    homeserver_url: str, user_id: str, shared_secret: str
+) -> LoginResult:
+    """RESTATEMENT of mautrix/slack ``custompuppet.go`` @ 98d157b18285, L285-317
+    (``loginWithSharedSecret``), the slack bridge before its bridgev2 release.
+
+    Always ``m.login.password`` (no ``GET /login``), the HMAC of the server's
+    ``bridge.login_shared_secret_map`` value as password (an ``as_token:`` value included), with
+    ``device_id`` "Slack Bridge <team ID>" and display name "Slack Bridge".
+    """
+    return _mautrix_password_login(
+        MAUTRIX_SLACK_LEGACY.name,
+        homeserver_url,
+        user_id,
+        shared_secret,
+        f"{SLACK_DEVICE_NAME} {DEMO_SLACK_TEAM_ID}",
+        SLACK_DEVICE_NAME,
+    )
+
+
+def legacy_mautrix_signal_login(
+    homeserver_url: str, user_id: str, shared_secret: str
+) -> LoginResult:
+    """RESTATEMENT of mautrix-python 0.19's ``CustomPuppetMixin._login_with_shared_secret``
+    (mautrix/python ``mautrix/bridge/custom_puppet.py`` @ v0.19.16, d92d61fa25c0, L171-209;
+    unchanged since v0.19.14), which the legacy Python signal bridge runs (mautrix/signal
+    ``requirements.txt`` @ v0.4.3, 64bfed8f05e1: ``mautrix>=0.19.14,<0.20``).
+
+    Always ``m.login.password`` (no ``GET /login``), the HMAC of the server's
+    ``login_shared_secret_map`` value as password (an ``as_token:`` value included), with
+    ``device_id`` and display name both ``login_device_name``, "Signal Bridge" (mautrix/signal
+    ``mautrix_signal/puppet.py`` @ v0.4.3, L143). The literal value ``appservice`` selects an
+    appservice login instead, not a shared secret. A refusal reaches the bridge as mautrix's
+    ``AutologinError``; the result here carries the HTTP answer.
+
+    The installed mautrix is 0.21, so this code cannot run here; a real process of a bridge on
+    mautrix-python 0.19 runs in ``tests/e2e/test_e2e_bridge_process.py`` (mautrix-telegram 0.14.0).
+    """
+    return _mautrix_password_login(
+        MAUTRIX_SIGNAL_PYTHON.name,
+        homeserver_url,
+        user_id,
+        shared_secret,
+        SIGNAL_DEVICE_NAME,
+        SIGNAL_DEVICE_NAME,
+    )
+
+
 # -- mx-puppet-bridge family: the real matrix-bot-sdk under Node ---------------------------------
 
 
@@ -329,6 +435,9 @@ FAMILIES: dict[str, BridgeLogin] = {
     "matrix-corporal": matrix_corporal_login,
     "mautrix-go-bots": go_bot_login,
     "mx-puppet-bridge": mx_puppet_bridge_login,
+    MAUTRIX_IMESSAGE.name: mautrix_imessage_login,
+    MAUTRIX_SLACK_LEGACY.name: legacy_mautrix_slack_login,
+    MAUTRIX_SIGNAL_PYTHON.name: legacy_mautrix_signal_login,
 }
 
 

@@ -114,7 +114,8 @@ LEGACY_NOTE = (
     " and, given `as_token:<token>`, logged in with an HMAC keyed by that whole value, which the"
     " module refused. mautrix's docs name telegram 0.14.2, facebook 0.5.1, instagram 0.3.1 and"
     " twitter 0.1.7 as the first releases that take `as_token:`; the last Python release of the"
-    " signal bridge (0.4.3) is on 0.19.x."
+    " signal bridge (0.4.3) is on 0.19.x: its login is the"
+    f" {family_model.MAUTRIX_SIGNAL_PYTHON.name} column."
 )
 # mautrix/signal v0.4.3 (commit 64bfed8f05e1e30edd719f2f9a33098ee89229d8), requirements.txt:
 # mautrix>=0.19.14,<0.20; v0.5.0 is the Go rewrite.
@@ -133,6 +134,12 @@ FAMILY_NOTES: dict[str, str] = {
     "mautrix-go-bots": "Go bots on mautrix-go's client (restated): always devture",
     "mx-puppet-bridge": f"matrix-bot-sdk {_BOT_SDK_VERSION} `passwordLogin` under Node (real"
     " code): always password",
+    family_model.MAUTRIX_IMESSAGE.name: "mautrix-imessage `custompuppet.go` @ 300ba6d0e556"
+    " (restated): always password",
+    family_model.MAUTRIX_SLACK_LEGACY.name: "mautrix-slack before bridgev2, `custompuppet.go` @"
+    " 98d157b18285 (restated): always password",
+    family_model.MAUTRIX_SIGNAL_PYTHON.name: "mautrix-signal 0.4.x (Python) on mautrix-python 0.19,"
+    " `mautrix/bridge/custom_puppet.py` @ v0.19.16 (restated): always password",
 }
 
 _SHORT_TYPES = {LOGIN_TYPE_PASSWORD: "password", LOGIN_TYPE_SHARED_SECRET: "devture"}
@@ -383,6 +390,16 @@ APPSERVICE_CLIENTS: dict[str, str] = {
 }
 
 
+#: The appservice table's rows: every family ``synapse_dp_auth appservice`` lists, then the
+#: bridges that log in as one of the password-only families do and cannot use the method either.
+APPSERVICE_TABLE_FAMILIES: tuple[family_model.Family, ...] = (
+    *family_model.EVERY_FAMILY,
+    family_model.MAUTRIX_IMESSAGE,
+    family_model.MAUTRIX_SLACK_LEGACY,
+    family_model.MAUTRIX_SIGNAL_PYTHON,
+)
+
+
 @dataclass(frozen=True)
 class AppserviceRow:
     """One family on the appservice method: what it did with ``as_token:<token>`` (``result``,
@@ -423,7 +440,7 @@ def measure_appservice(
         path, as_token = write_double_puppet_registration(Path(directory), server_name)
         with Homeserver(server_name=server_name, app_service_config_files=[path]) as hs:
             user_id = hs.register_user(USER_LOCALPART, secrets.token_urlsafe(16))
-            for family in family_model.EVERY_FAMILY:
+            for family in APPSERVICE_TABLE_FAMILIES:
                 supported = family.appservice_setting is not None
                 client = clients.get(family.name)
                 row = AppserviceRow(family.name, supported, family.appservice_note, user_id)

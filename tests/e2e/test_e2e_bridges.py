@@ -22,6 +22,14 @@ from e2e_support import (
     require_js_clients,
 )
 
+from synapse_dp_auth.admin.shared.families import (
+    MAUTRIX_IMESSAGE,
+    MAUTRIX_SIGNAL_PYTHON,
+    MAUTRIX_SLACK_LEGACY,
+    BodyShape,
+    Choice,
+    Family,
+)
 from synapse_dp_auth.token import make_token
 from testbed import compat
 from testbed.bridges import FAMILIES, LOGIN_TYPE_PASSWORD, LOGIN_TYPE_SHARED_SECRET
@@ -75,27 +83,61 @@ FAMILY_ORDER = (
     "matrix-corporal",  # always password
     "mautrix-go-bots",  # always devture
     "mx-puppet-bridge",  # always password
+    "mautrix-imessage",  # always password (restated)
+    "mautrix-slack-legacy",  # always password (restated)
+    "mautrix-signal-python",  # always password: mautrix-python 0.19 (restated)
 )
 
 #: (module config, password_config, GET /login's password/devture types in order, one per family)
+#: The last three families send what matrix-corporal and mx-puppet-bridge send (m.login.password,
+#: whatever GET /login says), so their cells are those two's.
 EXPECTED_ROWS: tuple[tuple[str, str, tuple[str, ...], tuple[Expected, ...]], ...] = (
     # Synapse moves m.login.password to the front of GET /login whenever it is listed.
-    ("defaults", "passwords-on", (P, D), (OK_P, OK_D, OK_P, OK_D, OK_P)),
-    ("defaults", "passwords-off", (D,), (OK_D, OK_D, P_DISABLED, OK_D, P_DISABLED)),
+    ("defaults", "passwords-on", (P, D), (OK_P, OK_D, OK_P, OK_D, OK_P, OK_P, OK_P, OK_P)),
+    (
+        "defaults",
+        "passwords-off",
+        (D,),
+        (OK_D, OK_D, P_DISABLED, OK_D, P_DISABLED, P_DISABLED, P_DISABLED, P_DISABLED),
+    ),
     # localdb off changes nothing while the module itself accepts m.login.password.
-    ("defaults", "no-localdb", (P, D), (OK_P, OK_D, OK_P, OK_D, OK_P)),
-    ("password-only", "passwords-on", (P,), (OK_P, OK_P, OK_P, D_UNKNOWN, OK_P)),
+    ("defaults", "no-localdb", (P, D), (OK_P, OK_D, OK_P, OK_D, OK_P, OK_P, OK_P, OK_P)),
+    ("password-only", "passwords-on", (P,), (OK_P, OK_P, OK_P, D_UNKNOWN, OK_P, OK_P, OK_P, OK_P)),
     (
         "password-only",
         "passwords-off",
         (),
-        (MAUTRIX_NOTHING, GO_NOTHING, P_DISABLED, D_UNKNOWN, P_DISABLED),
+        (
+            MAUTRIX_NOTHING,
+            GO_NOTHING,
+            P_DISABLED,
+            D_UNKNOWN,
+            P_DISABLED,
+            P_DISABLED,
+            P_DISABLED,
+            P_DISABLED,
+        ),
     ),
-    ("password-only", "no-localdb", (P,), (OK_P, OK_P, OK_P, D_UNKNOWN, OK_P)),
+    ("password-only", "no-localdb", (P,), (OK_P, OK_P, OK_P, D_UNKNOWN, OK_P, OK_P, OK_P, OK_P)),
     # The documented warning: Synapse lists its own m.login.password first, mautrix-python takes it.
-    ("custom-type-only", "passwords-on", (P, D), (P_WRONG, OK_D, P_WRONG, OK_D, P_WRONG)),
-    ("custom-type-only", "passwords-off", (D,), (OK_D, OK_D, P_DISABLED, OK_D, P_DISABLED)),
-    ("custom-type-only", "no-localdb", (D,), (OK_D, OK_D, P_UNKNOWN, OK_D, P_UNKNOWN)),
+    (
+        "custom-type-only",
+        "passwords-on",
+        (P, D),
+        (P_WRONG, OK_D, P_WRONG, OK_D, P_WRONG, P_WRONG, P_WRONG, P_WRONG),
+    ),
+    (
+        "custom-type-only",
+        "passwords-off",
+        (D,),
+        (OK_D, OK_D, P_DISABLED, OK_D, P_DISABLED, P_DISABLED, P_DISABLED, P_DISABLED),
+    ),
+    (
+        "custom-type-only",
+        "no-localdb",
+        (D,),
+        (OK_D, OK_D, P_UNKNOWN, OK_D, P_UNKNOWN, P_UNKNOWN, P_UNKNOWN, P_UNKNOWN),
+    ),
 )
 
 #: How mautrix-python turns an HTTP refusal into its own exception (mautrix.errors).
@@ -261,6 +303,38 @@ def test_refusal_reaches_the_bridge_as_forbidden(
         assert result.exception_type == "MForbidden"
     # The module itself refused it (once), rather than something on the way.
     assert len(refusal_line.findall(homeserver.log_text())) == refusals_before + 1
+
+
+#: The restated password-only mautrix bridges, with the device ID and display name each asks for
+#: in its source (see testbed.bridges; the slack bridge's ID ends in the Slack team's ID).
+RESTATED_MAUTRIX_DEVICES = {
+    MAUTRIX_IMESSAGE: ("iMessage Bridge", "iMessage Bridge"),
+    MAUTRIX_SLACK_LEGACY: ("Slack Bridge T0DEMO", "Slack Bridge"),
+    MAUTRIX_SIGNAL_PYTHON: ("Signal Bridge", "Signal Bridge"),
+}
+
+
+@pytest.mark.parametrize("family", list(RESTATED_MAUTRIX_DEVICES), ids=lambda f: f.name)
+def test_restated_mautrix_password_bridges_send_what_the_model_says(
+    defaults_server: Deployment, family: Family
+) -> None:
+    """The request of each restatement is the one the families model describes (and doctor
+    predicts from): m.login.password with mautrix's fields, and the server keeps its device."""
+    assert (family.choice, family.shape) == (Choice.PASSWORD_ONLY, BodyShape.MAUTRIX)
+    device_id, device_name = RESTATED_MAUTRIX_DEVICES[family]
+    user_id, secret = defaults_server.user_id, defaults_server.secret
+
+    result = FAMILIES[family.name](defaults_server.homeserver.url, user_id, secret)
+
+    assert result.ok, result
+    assert result.request_body == {
+        "type": P,
+        "identifier": {"type": "m.id.user", "user": user_id},
+        "password": make_token(secret, user_id),
+        "device_id": device_id,
+        "initial_device_display_name": device_name,
+    }
+    assert (result.user_id, result.device_id) == (user_id, device_id)
 
 
 # -- metrics ------------------------------------------------------------------------------------
