@@ -262,3 +262,23 @@ def test_a_container_name_is_told_apart_from_a_reachable_address(
     url: str, host: str | None
 ) -> None:
     assert container_host(url) == host
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mautrix-imessage/shared-secret.yaml",
+        "mautrix-slack-legacy/shared-secret.yaml",
+        "mautrix-signal-python/shared-secret.yaml",
+    ],
+)
+def test_the_value_appservice_is_the_appservice_login_in_every_mautrix_kind(
+    name: str, tmp_path: Path
+) -> None:
+    """imessage and legacy slack (custompuppet.go) and mautrix-python 0.19 take the literal
+    `appservice` as a login with the bridge's own as_token, not as a shared secret."""
+    text = (FIXTURES / name).read_text(encoding="utf-8").replace(SECRET, "appservice")
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    plan = plan_double_puppet(load_bridge_config(str(path)), str(path), USER)
+    assert plan.method is Method.APPSERVICE_LOGIN

@@ -157,8 +157,9 @@ def _mautrix_value(
             remedy=fix,
             notes=notes,
         )
-    if value == APPSERVICE_LOGIN_VALUE and kind is not BridgeKind.IMESSAGE:
-        # Compared exactly, as both generations do; mautrix-imessage has no such value.
+    if value == APPSERVICE_LOGIN_VALUE:
+        # Compared exactly, as every kind here does (mautrix-imessage and legacy slack
+        # custompuppet.go @ 300ba6d0e556 / 98d157b18285, mautrix-python 0.19's custom_puppet.py).
         own = string_at(config, path, ("appservice", "as_token"))
         if is_placeholder(own):
             return source.plan(
