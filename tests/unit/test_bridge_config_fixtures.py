@@ -256,6 +256,7 @@ def test_quotes_inside_an_as_token_value_are_found_from_the_config() -> None:
         ("https://matrix.example.com", None),
         ("http://127.0.0.1:8008", None),
         ("http://[::1]:8008", None),
+        ("http://[::1", None),  # not a URL: the client refuses it in a line of its own
     ],
 )
 def test_a_container_name_is_told_apart_from_a_reachable_address(
@@ -282,3 +283,86 @@ def test_the_value_appservice_is_the_appservice_login_in_every_mautrix_kind(
     path.write_text(text, encoding="utf-8")
     plan = plan_double_puppet(load_bridge_config(str(path)), str(path), USER)
     assert plan.method is Method.APPSERVICE_LOGIN
+
+
+def _edited(tmp_path: Path, name: str, *replacements: tuple[str, str]) -> str:
+    """The fixture ``name`` with each ``(old, new)`` replaced, written to ``tmp_path``."""
+    text = (FIXTURES / name).read_text(encoding="utf-8")
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / Path(name).name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_a_null_single_key_leaves_mautrix_python_on_its_map(tmp_path: Path) -> None:
+    """``"bridge.login_shared_secret" in self`` is ``get(key) is not None`` (mautrix/python
+    recursive_dict.py): null keeps the map, an empty string replaces it."""
+    name = "mautrix-python/googlechat-both-keys.yaml"
+    both = (FIXTURES / name).read_text(encoding="utf-8")
+    with_map = both.replace("example.com: foobar", f"example.com: {SECRET}")
+    assert with_map != both
+    null = tmp_path / "null.yaml"
+    null.write_text(
+        with_map.replace(f"login_shared_secret: {SECRET}", "login_shared_secret: null"), "utf-8"
+    )
+    plan = plan_double_puppet(load_bridge_config(str(null)), str(null), USER)
+    assert plan.secret_key == 'bridge.login_shared_secret_map["example.com"]'
+    assert plan.method is M.SHARED_SECRET and plan.secret == SECRET
+
+
+def test_imessage_double_puppets_its_user_on_another_server(tmp_path: Path) -> None:
+    """custompuppet.go @ 300ba6d0e556 does not check the user's server: it logs in at
+    bridge.double_puppet_server_url."""
+    path = _edited(
+        tmp_path,
+        "mautrix-imessage/shared-secret.yaml",
+        ("    domain: example.com", "    domain: bridge.example.net"),
+        ("double_puppet_server_url: null", "double_puppet_server_url: https://matrix.example.com"),
+    )
+    plan = plan_double_puppet(load_bridge_config(path), path, USER)
+    assert plan.method is M.SHARED_SECRET
+    assert (plan.homeserver_url, plan.url_key) == (
+        "https://matrix.example.com",
+        "bridge.double_puppet_server_url",
+    )
+
+
+def test_the_value_appservice_in_a_legacy_whatsapp_config_depends_on_the_release(
+    tmp_path: Path,
+) -> None:
+    """bridgev2 honours as_token: only, so `appservice` stops working after the upgrade too."""
+    path = _edited(
+        tmp_path, "mautrix-go-legacy/whatsapp-shared-secret.yaml", (SECRET, "appservice")
+    )
+    plan = plan_double_puppet(load_bridge_config(path), path, USER)
+    assert plan.method is M.VERSION_DEPENDENT
+    assert "m.login.application_service" in plan.explanation
+
+
+def test_bridge_user_marks_imessage_only_in_the_go_layout(tmp_path: Path) -> None:
+    """A mautrix-python bridge may have bridge.user too (matrix-puppeteer-line)."""
+    path = _edited(
+        tmp_path,
+        "mautrix-python/telegram-shared-secret.yaml",
+        ("bridge:\n", 'bridge:\n    user: "@alice:example.com"\n'),
+    )
+    assert identify(load_bridge_config(path), path) is K.MAUTRIX_PYTHON
+
+
+def test_a_server_name_that_is_not_one_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    path = _edited(
+        tmp_path,
+        "mautrix-go-legacy/discord-shared-secret.yaml",
+        ("    domain: example.com", '    domain: "example.com\\nFAKE LINE: ok"'),
+    )
+    message = _plan_error(path)
+    assert "homeserver.domain is not a server name" in message
+    assert "\n" not in message and "FAKE" not in message
+
+
+def _plan_error(path: str) -> str:
+    with pytest.raises(BridgeConfigError) as raised:
+        plan_double_puppet(load_bridge_config(path), path, USER)
+    return str(raised.value)

@@ -654,6 +654,12 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert cli.main([*base, "--user", "@alice:example.com"]) == 2
     live = ["--homeserver-url", "http://localhost:8008", "--user", "@alice:example.com"]
     assert cli.main([*base, *live, "--apply"]) == 2
+    # A URL refused is refused before anything is read (homeserver.yaml does not exist) or
+    # printed: exit 2, not the plan's exit 1 for an unreadable file.
+    capsys.readouterr()
+    off_loopback = ["--homeserver-url", "http://10.1.2.3:9", "--user", "@alice:example.com"]
+    assert cli.main([*base, *off_loopback]) == 2
+    assert capsys.readouterr().out == ""
     capsys.readouterr()
 
 

@@ -577,6 +577,26 @@ def test_diff_never_shows_a_secret_new_or_old(token: str) -> None:
     assert '+    secrets: {example.org: "as_token:<hidden, new>"}\n' in diff
 
 
+def test_diff_hides_a_secret_written_as_a_key_of_a_map_of_secrets() -> None:
+    """Key and value swapped (``<secret>: example.org``) puts the secret where a server name
+    goes; a key without a dot under a map of secrets is hidden, a server name is shown."""
+    secret = "swapped-shared-secret-EEEEEEEEEEEE"
+    text = (
+        "bridge:\n"
+        "    login_shared_secret_map:\n"
+        f"        {secret}: example.org\n"
+        "    permissions:\n"
+        "        localbridge: admin\n"
+    )
+    new = Secret("as_token:" + "F" * 32)
+    after = set_value(text, ("bridge", "login_shared_secret_map", "example.org"), new)
+    diff = redacted_diff("config.yaml", text, after, kind="yaml", secrets=[new.value])
+    assert secret not in diff
+    assert "<hidden>: <hidden>" in diff
+    assert "+        example.org: as_token:<hidden, new>\n" in diff
+    assert "localbridge: admin" in diff  # keys of other maps are shown
+
+
 def test_diff_of_json_new_file_and_database_address() -> None:
     secret = Secret("corporal-new-secret-0123456789abcdef")
     after = set_json_value(CORPORAL, ("Matrix", "AuthSharedSecret"), secret)

@@ -118,7 +118,10 @@ def run_bridge_plan(
 def container_host(url: str) -> str | None:
     """The host of ``url`` when it is a single-label name other than ``localhost``: a container
     or service name (MDAD renders ``http://matrix-traefik:8008``), unreachable from the host."""
-    host = urllib.parse.urlsplit(url).hostname
+    try:
+        host = urllib.parse.urlsplit(url).hostname
+    except ValueError:  # e.g. "http://[::1": the client refuses it with its own message
+        return None
     if not host or "." in host or ":" in host or host == "localhost":
         return None
     return host

@@ -6,9 +6,9 @@ mautrix-go ``bridgev2/bridgeconfig/upgrade.go`` treats a config whose ``appservi
 string (mautrix-python) or has ``appservice.database.uri`` (legacy mautrix-go) as legacy.
 Three bridges share those layouts but log in differently, so they are told apart first:
 
-- mautrix-imessage: an ``imessage:`` section or ``bridge.user`` (mautrix/imessage
-  ``example-config.yaml`` @ 300ba6d0e556; not ``homeserver.websocket_proxy``, which any legacy
-  mautrix-go config may have: mautrix-go ``bridge/bridgeconfig/config.go``);
+- mautrix-imessage: the legacy mautrix-go layout with an ``imessage:`` section or ``bridge.user``
+  (mautrix/imessage ``example-config.yaml`` @ 300ba6d0e556; not ``homeserver.websocket_proxy``,
+  which any legacy mautrix-go config may have: mautrix-go ``bridge/bridgeconfig/config.go``);
 - the legacy Python signal bridge (0.4.x, on signald): a string ``appservice.database`` and
   ``signal.socket_path`` (mautrix/signal ``mautrix_signal/example-config.yaml`` @ 64bfed8f05e1
   L91-93), a key no other mautrix-python bridge has;
@@ -96,10 +96,12 @@ def identify(config: Mapping[str, Any], path: str) -> BridgeKind:
     appservice = config.get("appservice")
     homeserver = config.get("homeserver")
     if isinstance(appservice, dict) and isinstance(homeserver, dict):
-        if "imessage" in config or (isinstance(bridge, dict) and "user" in bridge):
-            return BridgeKind.IMESSAGE
         database = appservice.get("database")
         if isinstance(database, dict) and isinstance(database.get("uri"), str):
+            # bridge.user only in the Go layout: mautrix-python bridges may have one too
+            # (matrix-puppeteer-line's config.py).
+            if "imessage" in config or (isinstance(bridge, dict) and "user" in bridge):
+                return BridgeKind.IMESSAGE
             if bridge_name(config) == "slack":
                 return BridgeKind.SLACK_LEGACY
             return BridgeKind.LEGACY_MAUTRIX_GO
@@ -206,6 +208,11 @@ def server_name_at(config: Mapping[str, Any], path: str, key: tuple[str, ...], u
     without the port: then it is the address's port written into the wrong key. For a user of
     another server nothing tells (a server name may carry a port), so it is taken as written."""
     name = string_at(config, path, key)
+    if not is_server_name(name):  # never printed: it may hold a line break or anything else
+        raise BridgeConfigError(
+            f"{path}: {dotted(key)} is not a server name (the part of user IDs after the colon,"
+            " e.g. example.org)"
+        )
     if has_port(name) and name.rpartition(":")[0] == server_of(user_id):
         raise BridgeConfigError(
             f"{path}: {dotted(key)} is {name!r}, a server name with a port: it must be the part"

@@ -40,7 +40,7 @@ from synapse_dp_auth.admin.doctor.bridge_config_secrets import (
     fix_for,
     secret_slot,
 )
-from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX
+from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX, LEGACY_MAUTRIX_GO
 from synapse_dp_auth.admin.shared.matrix_ids import server_of
 from synapse_dp_auth.admin.shared.placeholders import is_placeholder
 from synapse_dp_auth.admin.shared.releases import (
@@ -95,7 +95,7 @@ def plan_mautrix(
         )
     server = server_of(user_id)
     if kind is BridgeKind.IMESSAGE:
-        where = _imessage_address(config, path, user_id, slot.domain, address)
+        where = _imessage_address(config, user_id, address)
     else:
         where = _mautrix_address(kind, config, path, server, slot.domain, address)
     source = PlanSource(
@@ -157,6 +157,11 @@ def _mautrix_value(
             remedy=fix,
             notes=notes,
         )
+    family = KIND_FAMILY[kind]
+    name = bridge_name(config)
+    if kind is BridgeKind.LEGACY_MAUTRIX_GO and has_bridgev2_successor(name):
+        assert name is not None  # has_bridgev2_successor is false for None
+        return _version_dependent(source, slot, name, fix, notes)
     if value == APPSERVICE_LOGIN_VALUE:
         # Compared exactly, as every kind here does (mautrix-imessage and legacy slack
         # custompuppet.go @ 300ba6d0e556 / 98d157b18285, mautrix-python 0.19's custom_puppet.py).
@@ -181,26 +186,6 @@ def _mautrix_value(
                 " registration claims every user of the server (the deprecated method: Synapse"
                 " then sends the bridge every event of every such user); prefer the appservice"
                 f" method with a registration of its own: {fix}"
-            ),
-            notes=notes,
-        )
-    family = KIND_FAMILY[kind]
-    name = bridge_name(config)
-    if kind is BridgeKind.LEGACY_MAUTRIX_GO and has_bridgev2_successor(name):
-        assert name is not None  # has_bridgev2_successor is false for None
-        return source.plan(
-            Method.VERSION_DEPENDENT,
-            explanation=(
-                f"which release of the {name} bridge reads this config decides, and the config"
-                f" does not show it: {LEGACY_GO_RELEASES[name][0]}. The legacy releases log in"
-                f" with this shared secret ({family.choice.value}); the bridgev2 releases"
-                f" ({BRIDGEV2_RELEASES[name]}) copy it into double_puppet.secrets when they"
-                " migrate this config at start-up, and ignore it there: double puppeting stops"
-                " without an error"
-            ),
-            remedy=(
-                "the appservice method works on both sides (as_token: is read by"
-                f" {LEGACY_GO_RELEASES[name][1] or 'every release with this layout'}): " + fix
             ),
             notes=notes,
         )
@@ -235,6 +220,42 @@ def _upgrade_note(kind: BridgeKind, name: str | None, fix: str) -> str:
         " value unchanged into double_puppet.secrets, where a value without `as_token:` is"
         f" ignored: switch to the appservice method first (this bridge reads `as_token:` too):"
         f" {fix}"
+    )
+
+
+def _version_dependent(
+    source: PlanSource, slot: SecretSlot, name: str, fix: str, notes: list[str]
+) -> DoublePuppetPlan:
+    """A legacy config of a bridge that has bridgev2 releases, with a value other than
+    ``as_token:``: the legacy releases use it, the bridgev2 releases that migrate the config do
+    not (mautrix/go ``bridgev2/matrix/doublepuppet.go`` honours ``as_token:`` only, and
+    ``bridgev2/bridgeconfig/legacymigrate.go`` copies ``bridge.login_shared_secret_map`` alone)."""
+    if slot.value == APPSERVICE_LOGIN_VALUE:
+        legacy = "log in with m.login.application_service and the bridge's own as_token"
+    else:
+        legacy = f"log in with this shared secret ({LEGACY_MAUTRIX_GO.choice.value})"
+    if slot.single:
+        bridgev2 = (
+            "do not read bridge.login_shared_secret at all (their migration copies only the map)"
+        )
+    else:
+        bridgev2 = (
+            "copy this value into double_puppet.secrets when they migrate this config at"
+            " start-up, and ignore it there"
+        )
+    return source.plan(
+        Method.VERSION_DEPENDENT,
+        explanation=(
+            f"which release of the {name} bridge reads this config decides, and the config does"
+            f" not show it: {LEGACY_GO_RELEASES[name][0]}. The legacy releases {legacy}; the"
+            f" bridgev2 releases ({BRIDGEV2_RELEASES[name]}) {bridgev2}: double puppeting stops"
+            " without an error"
+        ),
+        remedy=(
+            "the appservice method works on both sides (as_token: is read by"
+            f" {LEGACY_GO_RELEASES[name][1] or 'every release with this layout'}): " + fix
+        ),
+        notes=notes,
     )
 
 
@@ -329,12 +350,11 @@ def _as_token_value(
     )
 
 
-def _imessage_address(
-    config: Mapping[str, Any], path: str, user_id: str, domain: str, address: str
-) -> _Address:
-    """mautrix-imessage double-puppets its one ``bridge.user``, on its own server only
-    (``initDoublePuppet`` in ``custompuppet.go``), at ``bridge.double_puppet_server_url`` or
-    else ``homeserver.address`` (mautrix/imessage ``config/bridge.go`` @ 300ba6d0e556)."""
+def _imessage_address(config: Mapping[str, Any], user_id: str, address: str) -> _Address:
+    """mautrix-imessage double-puppets its one ``bridge.user``, whatever its server
+    (``initDoublePuppet`` in ``custompuppet.go`` @ 300ba6d0e556 has no check of it), at
+    ``bridge.double_puppet_server_url`` or else ``homeserver.address`` (mautrix/imessage
+    ``config/bridge.go`` @ 300ba6d0e556)."""
     owner = value_at(config, ("bridge", "user"))
     if owner != user_id:
         refusal = _Refusal(
@@ -348,8 +368,6 @@ def _imessage_address(
     url = value_at(config, ("bridge", "double_puppet_server_url"))
     if isinstance(url, str) and url.strip():
         return _Address(url=url.strip(), key="bridge.double_puppet_server_url")
-    if server_of(user_id) != domain:  # secret_slot refuses this first; kept for safety
-        raise BridgeConfigError(f"{path}: mautrix-imessage double-puppets users of {domain} only")
     return _Address(url=address, key="homeserver.address")
 
 

@@ -5,18 +5,21 @@ The bridges do not read only the map of secrets (read at the commits named):
 
 - **bridgev2**: ``double_puppet.secrets[server]`` (mautrix/go
   ``bridgev2/matrix/mxmain/example-config.yaml`` @ bdb58f2e6c0a).
-- **mautrix-python**: when ``bridge.login_shared_secret`` is in the config at all, it replaces
-  ``bridge.login_shared_secret_map`` at start-up with one entry, for ``homeserver.domain``
-  (mautrix/googlechat ``mautrix_googlechat/config.py`` @ 88350d0053bb L41-46, mautrix/telegram
-  ``mautrix_telegram/config.py`` @ 53bf278f1e81 L128-133: ``if "bridge.login_shared_secret" in
-  self``); matrix-docker-ansible-deploy renders that key for googlechat.
+- **mautrix-python**: when ``bridge.login_shared_secret`` is set (not null: an empty string
+  counts), it replaces ``bridge.login_shared_secret_map`` at start-up with one entry, for
+  ``homeserver.domain`` (mautrix/googlechat ``mautrix_googlechat/config.py`` @ 88350d0053bb
+  L41-46, mautrix/telegram ``mautrix_telegram/config.py`` @ 53bf278f1e81 L128-133: ``if
+  "bridge.login_shared_secret" in self``, where ``in`` is ``get(key) is not None``: mautrix/python
+  ``mautrix/util/config/recursive_dict.py`` @ 103ee47379c4); matrix-docker-ansible-deploy renders
+  that key for googlechat.
 - **legacy Python signal** (0.4.x): the same, when the single key is truthy
   (``mautrix_signal/config.py`` @ 64bfed8f05e1 L69-74).
 - **legacy whatsapp** (before bridgev2): a non-empty single key is copied over the map's entry
   for its own server when the config is upgraded at start-up (mautrix/whatsapp
   ``config/upgrade.go`` @ c4aafe8a4598 L75-81); no other legacy mautrix-go bridge reads it.
-- **mautrix-imessage**: only the single key, for its own server (mautrix/imessage
-  ``config/bridge.go`` and ``custompuppet.go`` @ 300ba6d0e556).
+- **mautrix-imessage**: only the single key, for its one ``bridge.user``, on any server
+  (mautrix/imessage ``config/bridge.go`` and ``custompuppet.go`` @ 300ba6d0e556: no check of the
+  user's server; ``bridge.double_puppet_server_url`` is where a user of another server logs in).
 - **legacy mautrix-go**, the **legacy slack** bridge: ``bridge.login_shared_secret_map[server]``.
 
 Pure: no network, no Synapse. A secret read here is kept in a field ``repr`` never shows.
@@ -80,11 +83,6 @@ def secret_slot(kind: BridgeKind, config: Mapping[str, Any], path: str, user_id:
         value = value_at(config, SINGLE_KEY)
         _check_value(kind, path, label, value, server, single=True)
         assert isinstance(value, str)
-        if server != domain:
-            raise BridgeConfigError(
-                f"{path}: mautrix-imessage double-puppets only users of its own server"
-                f" ({domain}, homeserver.domain), and {user_id} is on {server}"
-            )
         return SecretSlot(label=label, value=value, domain=domain, single=True)
     if single and kind in PYTHON_KINDS:
         raise BridgeConfigError(
@@ -137,8 +135,10 @@ def _single_key_wins(kind: BridgeKind, config: Mapping[str, Any]) -> bool:
     if not isinstance(bridge, dict) or SINGLE_KEY[-1] not in bridge:
         return kind is BridgeKind.IMESSAGE
     value = bridge[SINGLE_KEY[-1]]
-    if kind in (BridgeKind.IMESSAGE, BridgeKind.MAUTRIX_PYTHON):
+    if kind is BridgeKind.IMESSAGE:
         return True
+    if kind is BridgeKind.MAUTRIX_PYTHON:
+        return value is not None
     if kind is BridgeKind.SIGNAL_PYTHON:
         return bool(value)
     if kind is BridgeKind.LEGACY_MAUTRIX_GO and bridge_name(config) == "whatsapp":

@@ -105,6 +105,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             " after the restarts): run plan --apply, restart, then plan --homeserver-url",
             EXIT_USAGE,
         )
+    # The URL is checked before anything is read or printed: a usage error comes alone.
+    client = (
+        arguments.checked_client(
+            args.homeserver_url, args, "the checks would send login tokens and as_tokens"
+        )
+        if args.homeserver_url is not None
+        else None
+    )
     plan = make_plan(
         args.config,
         args.bridge_configs,
@@ -113,10 +121,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         secret_path=args.secret_path,
     )
     render_plan(plan, out)
-    if args.homeserver_url is not None:
-        client = arguments.checked_client(
-            args.homeserver_url, args, "the checks would send login tokens and as_tokens"
-        )
+    if client is not None:
         live = check_live(
             args.bridge_configs,
             out,

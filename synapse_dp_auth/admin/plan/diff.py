@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 from synapse_dp_auth.admin.plan.json_edit import json_scalars
 from synapse_dp_auth.admin.plan.values import EditError
-from synapse_dp_auth.admin.plan.yaml_edit import yaml_scalars
+from synapse_dp_auth.admin.plan.yaml_edit import KEY, yaml_scalars
 
 HIDDEN = "<hidden>"
 HIDDEN_NEW = "<hidden, new>"
@@ -105,12 +105,22 @@ def _replacement(
     breaks = "\n" * token.count("\n")
     quote = style if style in ("'", '"') else ""
     value = token[1:-1] if quote else token
+    if path[-1:] == (KEY,):
+        # A key of a map of secrets is a server name, unless key and value were swapped: then
+        # it is the secret. Shown only with a dot, as server names have (doctor's rule too).
+        if _secret_path(path[:-1]) and "." not in value:
+            return f"{quote}{HIDDEN}{quote}{breaks}"
+        return None
     is_new = value in new_secrets or any(secret and secret in token for secret in new_secrets)
     placeholder = HIDDEN_NEW if is_new else HIDDEN
     if value.startswith(_AS_TOKEN):
         return f"{quote}{_AS_TOKEN}{placeholder}{quote}{breaks}"
-    if is_new or any(_SECRET_KEY.search(key) and not _LOCATION_KEY.search(key) for key in path):
+    if is_new or _secret_path(path):
         return f"{quote}{placeholder}{quote}{breaks}"
     if _USERINFO.search(token):
         return _USERINFO.sub(lambda match: match.group("head") + HIDDEN, token)
     return None
+
+
+def _secret_path(path: tuple[str, ...]) -> bool:
+    return any(_SECRET_KEY.search(key) and not _LOCATION_KEY.search(key) for key in path)

@@ -12,7 +12,7 @@ commits it read):
   first release); legacy whatsapp also copies a non-empty ``bridge.login_shared_secret`` over the
   map's entry for its own server (mautrix/whatsapp ``config/upgrade.go`` @ c4aafe8a4598 L75-81);
 - **mautrix-python** bridges read ``bridge.login_shared_secret_map``, or the single key
-  ``bridge.login_shared_secret`` when it is there (googlechat ``config.py`` @ 88350d0053bb
+  ``bridge.login_shared_secret`` when it is set (not null) (googlechat ``config.py`` @ 88350d0053bb
   L41-46, telegram ``config.py`` @ 53bf278f1e81 L128-133: it replaces the map);
   ``as_token:`` since mautrix-python 0.20.1 (``mautrix/bridge/custom_puppet.py`` @ a0283cfb738e
   L174-175; telegram v0.14.2, googlechat v0.5.1, facebook v0.5.1, instagram v0.3.1, twitter
@@ -106,8 +106,8 @@ class Recipe:
     #: The single-key form (``bridge.login_shared_secret``; matrix-corporal's only key), or
     #: ``None``.
     single_key: Key | None
-    #: When the single key wins over the map: ``present`` (even empty), ``truthy``,
-    #: ``non-empty`` (legacy whatsapp only), ``never``.
+    #: When the single key wins over the map: ``present`` (even empty), ``non-null`` (an empty
+    #: string too), ``truthy``, ``non-empty`` (legacy whatsapp only), ``never``.
     single_rule: str = "never"
     #: A note on the release after this layout, e.g. the bridgev2 migration.
     upgrade_note: str = ""
@@ -159,6 +159,8 @@ class Recipe:
         value = value_at(config, self._single())
         if self.single_rule == "present":
             return True
+        if self.single_rule == "non-null":
+            return value is not None
         if self.single_rule == "truthy":
             return bool(value)
         if self.single_rule == "non-empty" and self.bridge_name == "whatsapp":
@@ -253,7 +255,9 @@ def recipe_for(recognised: Recognised) -> Recipe:
             # mautrix-python takes the first of the two in the server's list, and Synapse lists
             # m.login.password first; releases before 0.20.1 send only m.login.password.
             login_types=_PASSWORD,
-            single_rule="present",
+            # `"bridge.login_shared_secret" in self` is `get(key) is not None` (mautrix/python
+            # mautrix/util/config/recursive_dict.py @ 103ee47379c4): null keeps the map.
+            single_rule="non-null",
             upgrade_note=(
                 "its Go rewrite (v0.2604.0 and later) migrates this config at start-up and reads"
                 " bridge.login_shared_secret_map only (never bridge.login_shared_secret), where"

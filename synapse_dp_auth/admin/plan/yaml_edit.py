@@ -92,9 +92,14 @@ def append_item(
     return _verified(text, splices, _with_set(expected, path, items), path)
 
 
+#: The last part of the path :func:`yaml_scalars` gives a mapping's key (not its value).
+KEY = "\x00key"
+
+
 def yaml_scalars(text: str) -> list[tuple[tuple[str, ...], int, int, str | None]]:
-    """Every scalar value in ``text``: its key path, start, end and quoting (``'``, ``"``,
-    ``|``, ``>`` or None for plain).
+    """Every scalar in ``text``: its key path, start, end and quoting (``'``, ``"``, ``|``,
+    ``>`` or None for plain). A mapping's keys are listed too, with the path of the mapping and
+    :data:`KEY` (a secret written as a key, with key and value swapped, is a scalar to hide).
 
     For the diff, which hides some of them; a list item has the path of its list. A value that
     several aliases share is listed once, where its anchor stands.
@@ -110,6 +115,9 @@ def yaml_scalars(text: str) -> list[tuple[tuple[str, ...], int, int, str | None]
         if isinstance(node, MappingNode):
             for key_node, value_node in node.value:
                 key = str(key_node.value) if isinstance(key_node, ScalarNode) else "?"
+                if isinstance(key_node, ScalarNode) and not nodes.is_empty(key_node):
+                    start = nodes.content_start(text, key_node)
+                    found.append(((*path, KEY), start, key_node.end_mark.index, key_node.style))
                 walk(value_node, (*path, key))
         elif isinstance(node, SequenceNode):
             for item in node.value:
