@@ -137,9 +137,9 @@ SERVER_ROWS: tuple[Row, ...] = (
     everywhere("mautrix-slack-legacy/as-token.yaml", VERSION),
     not_on_s2("mautrix-slack-legacy/mdad-rendered.yaml", NONZERO),
     # mautrix-python/
-    not_on_s2("mautrix-python/telegram-shared-secret.yaml"),
+    everywhere("mautrix-python/telegram-shared-secret.yaml", VERSION),
     everywhere("mautrix-python/telegram-as-token.yaml", OK),
-    not_on_s2("mautrix-python/telegram-single-login-shared-secret.yaml"),
+    everywhere("mautrix-python/telegram-single-login-shared-secret.yaml", VERSION),
     everywhere("mautrix-python/telegram-mdad-rendered.yaml", OK),
     everywhere("mautrix-python/googlechat-mdad-rendered.yaml", OK),
     not_on_s2("mautrix-python/googlechat-mdad-rendered-shared-secret.yaml"),

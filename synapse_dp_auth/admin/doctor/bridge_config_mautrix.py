@@ -40,12 +40,13 @@ from synapse_dp_auth.admin.doctor.bridge_config_secrets import (
     fix_for,
     secret_slot,
 )
-from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX, LEGACY_MAUTRIX_GO
+from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX
 from synapse_dp_auth.admin.shared.matrix_ids import server_of
 from synapse_dp_auth.admin.shared.placeholders import is_placeholder
 from synapse_dp_auth.admin.shared.releases import (
     BRIDGEV2_RELEASES,
     LEGACY_GO_RELEASES,
+    PYTHON_RELEASES,
     has_bridgev2_successor,
 )
 
@@ -159,9 +160,12 @@ def _mautrix_value(
         )
     family = KIND_FAMILY[kind]
     name = bridge_name(config)
-    if kind is BridgeKind.LEGACY_MAUTRIX_GO and has_bridgev2_successor(name):
+    if has_bridgev2_successor(name, python=kind is BridgeKind.MAUTRIX_PYTHON) and kind in (
+        BridgeKind.LEGACY_MAUTRIX_GO,
+        BridgeKind.MAUTRIX_PYTHON,
+    ):
         assert name is not None  # has_bridgev2_successor is false for None
-        return _version_dependent(source, slot, name, fix, notes)
+        return _version_dependent(kind, source, slot, name, fix, notes)
     if value == APPSERVICE_LOGIN_VALUE:
         # Compared exactly, as every kind here does (mautrix-imessage and legacy slack
         # custompuppet.go @ 300ba6d0e556 / 98d157b18285, mautrix-python 0.19's custom_puppet.py).
@@ -190,7 +194,7 @@ def _mautrix_value(
             notes=notes,
         )
     if family.appservice_setting is not None:
-        notes.append(_upgrade_note(kind, name, fix))
+        notes.append(_upgrade_note(kind, fix))
     elif kind is BridgeKind.SLACK_LEGACY:
         notes.append(
             "mautrix-slack v0.1.0 and later are bridgev2 releases with another layout: after"
@@ -208,32 +212,41 @@ def _mautrix_value(
     )
 
 
-def _upgrade_note(kind: BridgeKind, name: str | None, fix: str) -> str:
-    if kind is BridgeKind.MAUTRIX_PYTHON and name != "telegram":
+def _upgrade_note(kind: BridgeKind, fix: str) -> str:
+    """For a shared secret the bridge logs in with today (the bridges with a successor that
+    migrates the config are :func:`_version_dependent`)."""
+    if kind is BridgeKind.MAUTRIX_PYTHON:
         return (
             "this bridge reads `as_token:` too (mautrix-python 0.20.1 and later): the appservice"
             f" method needs no login and no device: {fix}"
         )
-    upgraded = "its Go rewrite" if kind is BridgeKind.MAUTRIX_PYTHON else "its bridgev2 release"
     return (
-        f"when this bridge is upgraded to {upgraded}, that migrates this config and copies this"
-        " value unchanged into double_puppet.secrets, where a value without `as_token:` is"
-        f" ignored: switch to the appservice method first (this bridge reads `as_token:` too):"
-        f" {fix}"
+        "a bridgev2 release of this bridge would migrate this config and copy this value"
+        " unchanged into double_puppet.secrets, where a value without `as_token:` is ignored:"
+        f" the appservice method (this bridge reads `as_token:` too) survives that: {fix}"
     )
 
 
 def _version_dependent(
-    source: PlanSource, slot: SecretSlot, name: str, fix: str, notes: list[str]
+    kind: BridgeKind,
+    source: PlanSource,
+    slot: SecretSlot,
+    name: str,
+    fix: str,
+    notes: list[str],
 ) -> DoublePuppetPlan:
-    """A legacy config of a bridge that has bridgev2 releases, with a value other than
-    ``as_token:``: the legacy releases use it, the bridgev2 releases that migrate the config do
-    not (mautrix/go ``bridgev2/matrix/doublepuppet.go`` honours ``as_token:`` only, and
-    ``bridgev2/bridgeconfig/legacymigrate.go`` copies ``bridge.login_shared_secret_map`` alone)."""
+    """A legacy config of a bridge that has bridgev2 releases (or, for telegram, a Go rewrite on
+    bridgev2), with a value other than ``as_token:``: the legacy releases use it, the releases
+    that migrate the config do not (mautrix/go ``bridgev2/matrix/doublepuppet.go`` honours
+    ``as_token:`` only, and ``bridgev2/bridgeconfig/legacymigrate.go`` copies
+    ``bridge.login_shared_secret_map`` alone)."""
+    python = kind is BridgeKind.MAUTRIX_PYTHON
+    layout, as_token_releases = (PYTHON_RELEASES if python else LEGACY_GO_RELEASES)[name]
+    family = KIND_FAMILY[kind]
     if slot.value == APPSERVICE_LOGIN_VALUE:
         legacy = "log in with m.login.application_service and the bridge's own as_token"
     else:
-        legacy = f"log in with this shared secret ({LEGACY_MAUTRIX_GO.choice.value})"
+        legacy = f"log in with this shared secret ({family.choice.value})"
     if slot.single:
         bridgev2 = (
             "do not read bridge.login_shared_secret at all (their migration copies only the map)"
@@ -247,13 +260,13 @@ def _version_dependent(
         Method.VERSION_DEPENDENT,
         explanation=(
             f"which release of the {name} bridge reads this config decides, and the config does"
-            f" not show it: {LEGACY_GO_RELEASES[name][0]}. The legacy releases {legacy}; the"
-            f" bridgev2 releases ({BRIDGEV2_RELEASES[name]}) {bridgev2}: double puppeting stops"
-            " without an error"
+            f" not show it: {layout}. The {'Python' if python else 'legacy'} releases {legacy};"
+            f" the bridgev2 releases ({BRIDGEV2_RELEASES[name]}) {bridgev2}: double puppeting"
+            " stops without an error"
         ),
         remedy=(
             "the appservice method works on both sides (as_token: is read by"
-            f" {LEGACY_GO_RELEASES[name][1] or 'every release with this layout'}): " + fix
+            f" {as_token_releases or 'every release with this layout'}): " + fix
         ),
         notes=notes,
     )

@@ -61,7 +61,11 @@ PYTHON_RELEASES: dict[str, tuple[str, str]] = {
 }
 
 
-def has_bridgev2_successor(name: str | None) -> bool:
-    """Whether a legacy mautrix-go config of this bridge may be run by a bridgev2 release, which
-    migrates it and ignores a shared secret (discord has no bridgev2 release to date)."""
+def has_bridgev2_successor(name: str | None, *, python: bool = False) -> bool:
+    """Whether a legacy config of this bridge may be run by a bridgev2 release, which migrates
+    it and ignores a shared secret: the legacy mautrix-go bridges that have one (discord has no
+    bridgev2 release to date), and of the mautrix-python bridges telegram only, whose Go rewrite
+    migrates the Python config (mautrix-meta does not read mautrix-facebook's or -instagram's)."""
+    if python:
+        return name == "telegram"
     return name in BRIDGEV2_RELEASES and name in LEGACY_GO_RELEASES
