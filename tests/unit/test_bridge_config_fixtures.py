@@ -85,7 +85,11 @@ EXPECTED: dict[str, tuple[BridgeKind, Method | str, str | None]] = {
     "mautrix-python/telegram-example.yaml": (K.MAUTRIX_PYTHON, M.PLACEHOLDER, None),
     "mautrix-python/telegram-shared-secret.yaml": (K.MAUTRIX_PYTHON, M.VERSION_DEPENDENT, None),
     "mautrix-python/telegram-as-token.yaml": (K.MAUTRIX_PYTHON, M.APPSERVICE_TOKEN, None),
-    "mautrix-python/telegram-single-login-shared-secret.yaml": (K.MAUTRIX_PYTHON, M.VERSION_DEPENDENT, None),
+    "mautrix-python/telegram-single-login-shared-secret.yaml": (
+        K.MAUTRIX_PYTHON,
+        M.VERSION_DEPENDENT,
+        None,
+    ),
     "mautrix-python/telegram-mdad-rendered.yaml": (K.MAUTRIX_PYTHON, M.APPSERVICE_TOKEN, None),
     "mautrix-python/googlechat-example.yaml": (K.MAUTRIX_PYTHON, M.PLACEHOLDER, None),
     "mautrix-python/googlechat-mdad-rendered.yaml": (
