@@ -114,6 +114,10 @@ def test_an_unknown_or_broken_config_is_refused_by_name_without_its_content(tmp_
     assert "topsecret" not in str(raised.value)
     with pytest.raises(UnreadableConfigError, match="not a config file of a bridge"):
         recognise({"something": {"else": 1}}, "other.yaml")
+    # JSON nested thousands deep (the doctor's parser, now plan's too): an error, not a
+    # RecursionError out of json.loads.
+    with pytest.raises(UnreadableConfigError, match="nested too deeply"):
+        parse_config_text('{"a": ' * 5000 + "1" + "}" * 5000, "corporal.json")
 
 
 # -- what the bridge reads, what is written --------------------------------------------------------

@@ -59,13 +59,23 @@ class BridgeKind(enum.Enum):
 
 
 def load_bridge_config(path: str) -> Mapping[str, Any]:
-    """The file's top-level mapping: JSON when it parses as JSON (matrix-corporal), else YAML.
+    """The file's top-level mapping (:func:`parse_bridge_config`)."""
+    try:
+        _, text = files.read_text(path)
+    except files.SourceError as error:
+        raise BridgeConfigError(str(error)) from None
+    return parse_bridge_config(text, path)
+
+
+def parse_bridge_config(text: str, path: str) -> Mapping[str, Any]:
+    """The top-level mapping of a config's text: JSON when it starts with ``{``
+    (matrix-corporal), else YAML. ``plan``, which reads the file once for the edit too, parses
+    it here as well.
 
     Errors say where the file is broken, never quote its lines (a line may hold a secret).
     """
     loaded: object
     try:
-        _, text = files.read_text(path)
         if text.lstrip().startswith("{"):
             try:
                 loaded = json.loads(text)

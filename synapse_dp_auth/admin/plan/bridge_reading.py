@@ -11,7 +11,6 @@ Pure: no network, no Synapse.
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,8 +21,8 @@ from synapse_dp_auth.admin.doctor.bridge_config_file import (
     BridgeKind,
     bridge_name,
     identify,
+    parse_bridge_config,
 )
-from synapse_dp_auth.admin.shared import files
 
 
 class UnreadableConfigError(Exception):
@@ -66,26 +65,17 @@ _DOCTOR_KINDS = {
 }
 
 
+def kind_of(family: BridgeFamily) -> BridgeKind:
+    """The doctor's kind of the same bridges (one to one)."""
+    return next(kind for kind, known in _DOCTOR_KINDS.items() if known is family)
+
+
 def parse_config_text(text: str, path: str) -> Mapping[str, Any]:
-    """The config's top-level mapping: JSON when it starts with ``{`` (matrix-corporal), else
-    YAML, as ``doctor --bridge-config`` reads it."""
-    loaded: object
+    """The config's top-level mapping, parsed as ``doctor --bridge-config`` parses it."""
     try:
-        if text.lstrip().startswith("{"):
-            try:
-                loaded = json.loads(text)
-            except ValueError as error:
-                # The message is a position only ("Expecting ',' delimiter: line 3 column 5").
-                raise UnreadableConfigError(f"{path} is not valid JSON: {error}") from None
-        else:
-            loaded = files.parse_yaml(text, path)
-    except files.SourceError as error:
+        return parse_bridge_config(text, path)
+    except BridgeConfigError as error:
         raise UnreadableConfigError(str(error)) from None
-    if not isinstance(loaded, dict):
-        raise UnreadableConfigError(
-            f"{path} does not hold a mapping of settings, as a bridge's config file does"
-        )
-    return loaded
 
 
 def recognise(config: Mapping[str, Any], path: str) -> Recognised:
