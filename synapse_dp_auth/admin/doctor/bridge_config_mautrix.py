@@ -160,10 +160,9 @@ def _mautrix_value(
         )
     family = KIND_FAMILY[kind]
     name = bridge_name(config)
-    if has_bridgev2_successor(name, python=kind is BridgeKind.MAUTRIX_PYTHON) and kind in (
-        BridgeKind.LEGACY_MAUTRIX_GO,
-        BridgeKind.MAUTRIX_PYTHON,
-    ):
+    python = kind is BridgeKind.MAUTRIX_PYTHON
+    legacy = python or kind is BridgeKind.LEGACY_MAUTRIX_GO
+    if legacy and has_bridgev2_successor(name, python=python):
         assert name is not None  # has_bridgev2_successor is false for None
         return _version_dependent(kind, source, slot, name, fix, notes)
     if value == APPSERVICE_LOGIN_VALUE:

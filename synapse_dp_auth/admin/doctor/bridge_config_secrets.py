@@ -77,7 +77,7 @@ def secret_slot(kind: BridgeKind, config: Mapping[str, Any], path: str, user_id:
     :class:`BridgeConfigError` saying that double puppeting is not set up and what to write."""
     domain = server_name_at(config, path, ("homeserver", "domain"), user_id)
     server = server_of(user_id)
-    single = _single_key_wins(kind, config)
+    single = single_key_wins(kind, config)
     if single and (server == domain or kind is BridgeKind.IMESSAGE):
         label = dotted(SINGLE_KEY)
         value = value_at(config, SINGLE_KEY)
@@ -130,7 +130,9 @@ def _fix(kind: BridgeKind, label: str, server: str, *, single: bool) -> str:
     return USE_APPSERVICE_METHOD + _as_token_setting(kind, label, server, single=single)
 
 
-def _single_key_wins(kind: BridgeKind, config: Mapping[str, Any]) -> bool:
+def single_key_wins(kind: BridgeKind, config: Mapping[str, Any]) -> bool:
+    """Whether ``bridge.login_shared_secret`` is what the bridge reads for its own server, over
+    the map (the rules of the module docstring; ``plan``'s recipes ask this too)."""
     bridge = value_at(config, ("bridge",))
     if not isinstance(bridge, dict) or SINGLE_KEY[-1] not in bridge:
         return kind is BridgeKind.IMESSAGE

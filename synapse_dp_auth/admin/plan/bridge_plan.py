@@ -20,8 +20,9 @@ from typing import Any
 
 import attr
 
+from synapse_dp_auth.admin.doctor.bridge_config_file import value_at
 from synapse_dp_auth.admin.plan.bridge_reading import BridgeFamily
-from synapse_dp_auth.admin.plan.recipes import Recipe, Slot, Support, key_label, value_at
+from synapse_dp_auth.admin.plan.recipes import Recipe, Slot, Support, key_label
 from synapse_dp_auth.admin.plan.server_facts import ServerFacts
 from synapse_dp_auth.admin.shared.families import AS_TOKEN_PREFIX
 from synapse_dp_auth.admin.shared.placeholders import is_placeholder

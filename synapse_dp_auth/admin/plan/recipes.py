@@ -41,7 +41,9 @@ from typing import Any
 
 import attr
 
-from synapse_dp_auth.admin.plan.bridge_reading import BridgeFamily, Recognised
+from synapse_dp_auth.admin.doctor.bridge_config_file import value_at
+from synapse_dp_auth.admin.doctor.bridge_config_secrets import single_key_wins
+from synapse_dp_auth.admin.plan.bridge_reading import BridgeFamily, Recognised, kind_of
 from synapse_dp_auth.admin.shared.releases import (
     BRIDGEV2_RELEASES,
     LEGACY_GO_RELEASES,
@@ -106,9 +108,6 @@ class Recipe:
     #: The single-key form (``bridge.login_shared_secret``; matrix-corporal's only key), or
     #: ``None``.
     single_key: Key | None
-    #: When the single key wins over the map: ``present`` (even empty), ``non-null`` (an empty
-    #: string too), ``truthy``, ``non-empty`` (legacy whatsapp only), ``never``.
-    single_rule: str = "never"
     #: A note on the release after this layout, e.g. the bridgev2 migration.
     upgrade_note: str = ""
 
@@ -153,28 +152,9 @@ class Recipe:
         return isinstance(parent, dict) and self.single_key[-1] in parent
 
     def _single_wins(self, config: Mapping[str, Any]) -> bool:
-        """Whether the bridge takes the single key over the map (for its own server)."""
-        if not self._single_present(config):
-            return False
-        value = value_at(config, self._single())
-        if self.single_rule == "present":
-            return True
-        if self.single_rule == "non-null":
-            return value is not None
-        if self.single_rule == "truthy":
-            return bool(value)
-        if self.single_rule == "non-empty" and self.bridge_name == "whatsapp":
-            return isinstance(value, str) and bool(value)
-        return False
-
-
-def value_at(config: Mapping[str, Any], key: Key) -> object:
-    node: object = config
-    for part in key:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
+        """Whether the bridge takes the single key over the map (for its own server): the
+        doctor's rule, one for both commands."""
+        return self._single_present(config) and single_key_wins(kind_of(self.family), config)
 
 
 # -- the releases, per bridge ------------------------------------------------------------------
@@ -235,7 +215,6 @@ def recipe_for(recognised: Recognised) -> Recipe:
             appservice_never="",
             shared_secret=True,
             login_types=_EITHER,
-            single_rule="non-empty",
             upgrade_note=_BRIDGEV2_UPGRADE if name != "discord" else "",
             **_MAUTRIX_KEYS,
         )
@@ -255,9 +234,6 @@ def recipe_for(recognised: Recognised) -> Recipe:
             # mautrix-python takes the first of the two in the server's list, and Synapse lists
             # m.login.password first; releases before 0.20.1 send only m.login.password.
             login_types=_PASSWORD,
-            # `"bridge.login_shared_secret" in self` is `get(key) is not None` (mautrix/python
-            # mautrix/util/config/recursive_dict.py @ 103ee47379c4): null keeps the map.
-            single_rule="non-null",
             upgrade_note=(
                 "its Go rewrite (v0.2604.0 and later) migrates this config at start-up and reads"
                 " bridge.login_shared_secret_map only (never bridge.login_shared_secret), where"
@@ -291,7 +267,6 @@ def recipe_for(recognised: Recognised) -> Recipe:
             family,
             name,
             releases="mautrix-signal 0.4.x (Python, signald); its Go rewrite has another layout",
-            single_rule="truthy",
             **common,
             **_MAUTRIX_KEYS,
         )
@@ -303,7 +278,6 @@ def recipe_for(recognised: Recognised) -> Recipe:
             domain_key=("homeserver", "domain"),
             map_key=None,
             single_key=("bridge", "login_shared_secret"),
-            single_rule="present",
             **common,
         )
     if family is BridgeFamily.SLACK_LEGACY:
